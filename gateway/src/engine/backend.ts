@@ -1,0 +1,54 @@
+import type {
+  CancelResult, ClaimOutcome, ClaimRequest, ClaimantIdentity, CompleteOutcome, CreateOutcome, CreateSpec,
+  EngineEvent, ExecutionRecord, FailResult, LeaseFence, RenewResult, ResultRecord, ScanResult,
+} from "./types.js";
+
+/**
+ * Everything the gateway asks of the store. One implementation today: {@link ValkeyBackend}
+ * (gateway/src/engine/valkey-backend.ts). Every mutation is one atomic FCALL on one partition;
+ * errors are {@link EngineError}s.
+ */
+export interface EngineBackend {
+  /** Number of execution partitions (fixed at first boot). */
+  readonly partitions: number;
+  /** Version of the Lua library this backend loaded. */
+  readonly libraryVersion: number;
+
+  /** Creates executions (one FCALL each, pipelined). Results in input order. */
+  create(specs: readonly CreateSpec[]): Promise<CreateOutcome[]>;
+  /** Grants up to `count` eligible executions of one lane in one partition to one claimant. */
+  claim(req: ClaimRequest): Promise<ClaimOutcome>;
+  /** Renews leases held by one session; one FCALL per partition touched. Results in input order. */
+  renew(leases: readonly LeaseFence[], sessionId: string, leaseTtlMs: number): Promise<RenewResult[]>;
+  /** Re-binds a held lease to a new session (after a reconnect) and renews it. */
+  adopt(fence: LeaseFence, claimant: ClaimantIdentity, leaseTtlMs: number): Promise<RenewResult>;
+  /** Returns a pushed-but-never-acknowledged task to the queue at once (same place in line). */
+  release(fence: LeaseFence): Promise<void>;
+  progress(fence: LeaseFence, percent: number, message: string): Promise<void>;
+  complete(fence: LeaseFence, result: Uint8Array | undefined): Promise<CompleteOutcome>;
+  /** `jitterSample` in [0, 1) scales the retry delay by (1 - jitter * sample). */
+  fail(fence: LeaseFence, reason: string, category: string, jitterSample: number): Promise<FailResult>;
+  /** Cancel by the lease holder (fenced). */
+  cancelByHolder(fence: LeaseFence, reason: string): Promise<CancelResult>;
+  /** Cancel by an operator (unfenced, audited as `cancelledBy`). */
+  cancelByOperator(executionId: string, reason: string, cancelledBy: string): Promise<CancelResult>;
+  /** Releases the lease; the same attempt resumes at `delayUntilMs`. */
+  delay(fence: LeaseFence, delayUntilMs: number): Promise<void>;
+
+  describe(executionId: string): Promise<ExecutionRecord>;
+  getResult(executionId: string): Promise<ResultRecord>;
+
+  /** Lease-expiry scanner step: requeue (new attempt) or fail executions whose lease is past due. */
+  expireLeases(partition: number, batch: number): Promise<ScanResult>;
+  /** Delayed-promotion scanner step: make due delayed executions eligible. */
+  promoteDelayed(partition: number, batch: number): Promise<ScanResult>;
+  /** Timeout scanner step: expire executions past their deadline or attempt timeout. */
+  expireTimeouts(partition: number, batch: number): Promise<ScanResult>;
+  /** Safety-net scan: the eligible head score of each lane with work in the partition. */
+  laneHeads(partition: number): Promise<Map<string, number>>;
+
+  /** Subscribes to every partition's event channel; resolves once subscribed. */
+  subscribe(listener: (event: EngineEvent) => void): Promise<void>;
+  /** Closes connections. */
+  close(): Promise<void>;
+}

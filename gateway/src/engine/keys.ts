@@ -1,0 +1,77 @@
+/**
+ * Every Valkey key and channel name FlowFabric uses is built here (and mirrored, for keys the
+ * Lua library derives itself, in lua/includes/keys.lua). All keys of an execution share its
+ * partition's hash tag `{p:N}`, so every FCALL is single-slot in Cluster mode.
+ * The schema is documented in lua/README.md.
+ */
+
+/** Epoch of eligible scores: 2020-01-01T00:00:00Z. */
+export const SCORE_EPOCH_MS = 1_577_836_800_000;
+/** Width of one priority band in an eligible score (2^42 ms, about 139 years). */
+export const SCORE_BAND = 4_398_046_511_104;
+export const MAX_PRIORITY = 1000;
+export const MIN_PRIORITY = -1000;
+
+/** Eligible-zset score: priority band first (higher priority = lower score), then creation time. */
+export function eligibleScore(priority: number, createdAtMs: number): number {
+  return (MAX_PRIORITY - priority) * SCORE_BAND + (createdAtMs - SCORE_EPOCH_MS);
+}
+
+/** Priority encoded in an eligible score. */
+export function priorityOfScore(score: number): number {
+  return MAX_PRIORITY - Math.floor(score / SCORE_BAND);
+}
+
+/** Global (untagged) config hash: partition counts, library version. Read at boot only. */
+export const CONFIG_KEY = "ff:config";
+
+const EXECUTION_ID = /^(\d{1,5}):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+export interface ParsedExecutionId {
+  readonly partition: number;
+  readonly uuid: string;
+}
+
+/** Parses "<partition>:<uuid>"; null when malformed or out of range. */
+export function parseExecutionId(id: string, partitions: number): ParsedExecutionId | null {
+  const m = EXECUTION_ID.exec(id);
+  if (!m) return null;
+  const partition = Number(m[1]);
+  if (partition >= partitions) return null;
+  return { partition, uuid: m[2]! };
+}
+
+export function executionId(partition: number, uuid: string): string {
+  return `${partition}:${uuid}`;
+}
+
+/** Key builders for one partition. */
+export class PartitionKeys {
+  /** The hash-tagged prefix every key of this partition starts with: `ff:{p:N}:`. */
+  readonly prefix: string;
+  constructor(readonly partition: number) {
+    this.prefix = `ff:{p:${partition}}:`;
+  }
+  /** Execution record (hash). */
+  core(uuid: string): string { return `${this.prefix}e:${uuid}`; }
+  /** Input payload (string, binary). */
+  input(uuid: string): string { return `${this.prefix}e:${uuid}:in`; }
+  /** Result payload (string, binary). */
+  result(uuid: string): string { return `${this.prefix}e:${uuid}:out`; }
+  /** Tags (hash). */
+  tags(uuid: string): string { return `${this.prefix}e:${uuid}:tags`; }
+  /** Eligible executions of one lane (zset, score = eligibleScore). */
+  eligible(lane: string): string { return `${this.prefix}lane:${lane}:eligible`; }
+  /** Lanes that ever had work in this partition (set). */
+  lanes(): string { return `${this.prefix}lanes`; }
+  /** Delayed executions of every lane (zset, score = due time in Unix ms). */
+  delayed(): string { return `${this.prefix}delayed`; }
+  /** Leased executions (zset, score = lease expiry in Unix ms). */
+  leases(): string { return `${this.prefix}leases`; }
+  /** Non-terminal executions with a deadline or an attempt timeout (zset, score = due time). */
+  timeouts(): string { return `${this.prefix}timeouts`; }
+  /** Create idempotency (string -> execution id, 24 h TTL). */
+  idempotency(namespace: string, key: string): string { return `${this.prefix}idem:${namespace}:${key}`; }
+  /** Pub/sub channel of this partition's events (sharded pub/sub). */
+  events(): string { return `${this.prefix}events`; }
+}
