@@ -44,7 +44,7 @@ export interface EngineBackend {
   promoteDelayed(partition: number, batch: number): Promise<ScanResult>;
   /** Timeout scanner step: expire executions past their deadline or attempt timeout. */
   expireTimeouts(partition: number, batch: number): Promise<ScanResult>;
-  /** Safety-net scan: the eligible head score of each lane with work in the partition. */
+  /** Safety-net scan: the eligible head score of each queue with work in the partition, keyed by `queueKey(namespace, lane)`. */
   laneHeads(partition: number): Promise<Map<string, number>>;
 
   /** Subscribes to every partition's event channel; resolves once subscribed. */

@@ -45,6 +45,14 @@ export function executionId(partition: number, uuid: string): string {
   return `${partition}:${uuid}`;
 }
 
+/**
+ * A queue is one namespace's lane: `<namespace>/<lane>`. Namespaces cannot contain "/" or ":",
+ * so the key is unambiguous. Queues isolate namespaces: a worker never sees another namespace's work.
+ */
+export function queueKey(namespace: string, lane: string): string {
+  return `${namespace}/${lane}`;
+}
+
 /** Key builders for one partition. */
 export class PartitionKeys {
   /** The hash-tagged prefix every key of this partition starts with: `ff:{p:N}:`. */
@@ -60,9 +68,9 @@ export class PartitionKeys {
   result(uuid: string): string { return `${this.prefix}e:${uuid}:out`; }
   /** Tags (hash). */
   tags(uuid: string): string { return `${this.prefix}e:${uuid}:tags`; }
-  /** Eligible executions of one lane (zset, score = eligibleScore). */
-  eligible(lane: string): string { return `${this.prefix}lane:${lane}:eligible`; }
-  /** Lanes that ever had work in this partition (set). */
+  /** Eligible executions of one namespace's lane (zset, score = eligibleScore). */
+  eligible(namespace: string, lane: string): string { return `${this.prefix}q:${queueKey(namespace, lane)}:eligible`; }
+  /** Queues (`queueKey(namespace, lane)`) that ever had work in this partition (set). */
   lanes(): string { return `${this.prefix}lanes`; }
   /** Delayed executions of every lane (zset, score = due time in Unix ms). */
   delayed(): string { return `${this.prefix}delayed`; }
@@ -74,4 +82,40 @@ export class PartitionKeys {
   idempotency(namespace: string, key: string): string { return `${this.prefix}idem:${namespace}:${key}`; }
   /** Pub/sub channel of this partition's events (sharded pub/sub). */
   events(): string { return `${this.prefix}events`; }
+}
+
+/** Partition of an execution with an idempotency key: fnv1a32(namespace + "\0" + key) % partitions. */
+export function idempotencyPartition(namespace: string, idempotencyKey: string, partitions: number): number {
+  return fnv1a32(`${namespace}\0${idempotencyKey}`) % partitions;
+}
+
+/** FNV-1a, 32 bit, over the UTF-8 bytes of `s`. */
+export function fnv1a32(s: string): number {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(s, "utf8")) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** Cluster slot of a key (CRC16/XMODEM of the hash tag, or of the whole key), 0..16383. */
+export function keySlot(key: string): number {
+  const bytes = Buffer.from(key, "utf8");
+  let start = 0;
+  let end = bytes.length;
+  const open = bytes.indexOf(0x7b); // {
+  if (open >= 0) {
+    const close = bytes.indexOf(0x7d, open + 1); // }
+    if (close > open + 1) {
+      start = open + 1;
+      end = close;
+    }
+  }
+  let crc = 0;
+  for (let i = start; i < end; i++) {
+    crc ^= bytes[i]! << 8;
+    for (let j = 0; j < 8; j++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
 }

@@ -67,6 +67,8 @@ export interface ClaimantIdentity {
 
 export interface ClaimRequest {
   readonly partition: number;
+  /** Namespace of the queue: executions of other namespaces are never granted. */
+  readonly namespace: string;
   readonly lane: string;
   /** Upper bound of executions granted by this call (1..100). */
   readonly count: number;
@@ -186,7 +188,7 @@ export interface ResultRecord {
 /** Events published by the Lua library on a partition's event channel. */
 export type EngineEvent =
   /** New eligible work on (partition, lane) with the given eligible score. */
-  | { readonly type: "wake"; readonly partition: number; readonly lane: string; readonly score: number }
+  | { readonly type: "wake"; readonly partition: number; readonly namespace: string; readonly lane: string; readonly score: number }
   /** A leased execution was cancelled: the holder must be told. */
   | { readonly type: "cancel"; readonly executionId: string; readonly leaseId: string; readonly reason: string; readonly by: string }
   /** A lease was lost (expired, reclaimed, expired by deadline): the holder must be told. */

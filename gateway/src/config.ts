@@ -1,0 +1,124 @@
+import { randomUUID } from "node:crypto";
+import { resolve } from "node:path";
+
+/** Gateway options. Units are in the names; every field has a default (see {@link DEFAULTS}). */
+export interface GatewayOptions {
+  /** Address both listeners bind to. */
+  readonly host: string;
+  /** gRPC (HTTP/2 cleartext) port for workers and gRPC clients; 0 picks a free port. */
+  readonly grpcPort: number;
+  /** HTTP/1.1 port for Connect JSON, gRPC-Web and /healthz; 0 picks a free port. */
+  readonly httpPort: number;
+  /** Valkey/Redis URL, or several comma-separated cluster seeds. Empty: embedded server (main.ts only). */
+  readonly valkeyUrl: string;
+  /** Folder of the embedded server's data (AOF). */
+  readonly dataDir: string;
+  /** Execution partitions; fixed at first boot of a deployment. */
+  readonly partitions: number;
+  /** Lease time-to-live. */
+  readonly leaseTtlMs: number;
+  /** Heartbeat interval announced to workers. */
+  readonly heartbeatIntervalMs: number;
+  /** Idle time after which a Ping is sent on a session. */
+  readonly keepaliveIntervalMs: number;
+  /** HTTP/2 PING interval and ack timeout for dead-peer detection. */
+  readonly http2PingIntervalMs: number;
+  readonly http2PingTimeoutMs: number;
+  /** Largest accepted message. */
+  readonly maxMessageBytes: number;
+  /** Largest accepted input/result payload. */
+  readonly maxPayloadBytes: number;
+  /** Time given to in-flight operations after Drain before streams are closed. */
+  readonly drainGraceMs: number;
+  /** Most executions granted by one claim call. */
+  readonly claimBatchMax: number;
+  /** Safety-net scan of every partition's lane heads. */
+  readonly safetyScanIntervalMs: number;
+  /** Scanner intervals. */
+  readonly leaseScanIntervalMs: number;
+  readonly delayedScanIntervalMs: number;
+  readonly timeoutScanIntervalMs: number;
+  /** Items per scanner FCALL. */
+  readonly scanBatch: number;
+  /** Identity of this gateway process. */
+  readonly gatewayId: string;
+}
+
+export const DEFAULTS: GatewayOptions = Object.freeze({
+  host: "127.0.0.1",
+  grpcPort: 50051,
+  httpPort: 8080,
+  valkeyUrl: "",
+  dataDir: "./.flowfabric",
+  partitions: 16,
+  leaseTtlMs: 30_000,
+  heartbeatIntervalMs: 10_000,
+  keepaliveIntervalMs: 15_000,
+  http2PingIntervalMs: 10_000,
+  http2PingTimeoutMs: 5_000,
+  maxMessageBytes: 8 * 1024 * 1024,
+  maxPayloadBytes: 4 * 1024 * 1024,
+  drainGraceMs: 10_000,
+  claimBatchMax: 64,
+  safetyScanIntervalMs: 2_000,
+  leaseScanIntervalMs: 1_000,
+  delayedScanIntervalMs: 100,
+  timeoutScanIntervalMs: 250,
+  scanBatch: 200,
+  gatewayId: "",
+});
+
+/** Compiles options: defaults filled, values checked, object frozen. */
+export function compileOptions(partial: Partial<GatewayOptions> = {}): GatewayOptions {
+  const o: GatewayOptions = { ...DEFAULTS, ...stripUndefined(partial) };
+  const positive: (keyof GatewayOptions)[] = [
+    "partitions", "leaseTtlMs", "heartbeatIntervalMs", "keepaliveIntervalMs", "http2PingIntervalMs", "http2PingTimeoutMs",
+    "maxMessageBytes", "maxPayloadBytes", "claimBatchMax", "safetyScanIntervalMs", "leaseScanIntervalMs",
+    "delayedScanIntervalMs", "timeoutScanIntervalMs", "scanBatch",
+  ];
+  for (const k of positive) {
+    const v = o[k];
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new Error(`option ${k} must be a positive integer, got ${String(v)}`);
+  }
+  for (const k of ["grpcPort", "httpPort", "drainGraceMs"] as const) {
+    if (!Number.isInteger(o[k]) || o[k] < 0) throw new Error(`option ${k} must be a non-negative integer, got ${o[k]}`);
+  }
+  if (o.partitions > 4096) throw new Error(`option partitions must be <= 4096, got ${o.partitions}`);
+  if (o.maxPayloadBytes >= o.maxMessageBytes) throw new Error("option maxPayloadBytes must be below maxMessageBytes");
+  if (o.heartbeatIntervalMs * 2 > o.leaseTtlMs) throw new Error("option heartbeatIntervalMs must be at most half of leaseTtlMs");
+  return Object.freeze({ ...o, dataDir: resolve(o.dataDir), gatewayId: o.gatewayId || `gw-${randomUUID().slice(0, 8)}` });
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The one place that reads environment variables. */
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<GatewayOptions> {
+  const int = (name: string): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n)) throw new Error(`environment variable ${name} must be an integer, got "${raw}"`);
+    return n;
+  };
+  const out: Partial<Record<keyof GatewayOptions, unknown>> = {
+    host: env["FLOWFABRIC_HOST"] || undefined,
+    grpcPort: int("FLOWFABRIC_GRPC_PORT"),
+    httpPort: int("FLOWFABRIC_HTTP_PORT"),
+    valkeyUrl: env["VALKEY_URL"] || undefined,
+    dataDir: env["FLOWFABRIC_DATA_DIR"] || undefined,
+    partitions: int("FLOWFABRIC_PARTITIONS"),
+    leaseTtlMs: int("FLOWFABRIC_LEASE_TTL_MS"),
+    heartbeatIntervalMs: int("FLOWFABRIC_HEARTBEAT_INTERVAL_MS"),
+    drainGraceMs: int("FLOWFABRIC_DRAIN_GRACE_MS"),
+    maxPayloadBytes: int("FLOWFABRIC_MAX_PAYLOAD_BYTES"),
+    maxMessageBytes: int("FLOWFABRIC_MAX_MESSAGE_BYTES"),
+  };
+  return stripUndefined(out) as Partial<GatewayOptions>;
+}
+
+/** Path of the embedded server binary override, if any (read here so no other module touches env). */
+export function serverBinaryFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env["VALKEY_SERVER_BIN"] || undefined;
+}

@@ -1,0 +1,174 @@
+/**
+ * Connections to Valkey/Redis: one command connection (autopipelined) and one subscriber for the
+ * partitions' sharded event channels.
+ *
+ * Addressing (ConnectionOptions):
+ *  - `url: "redis://[user:pass@]host:port[/db]"` (or `rediss://`) — a standalone server;
+ *  - `url: "redis+cluster://[user:pass@]host1:port1,host2:port2,..."` — a Cluster (seed nodes);
+ *  - `seeds: ["host1:port1", ...]` — a Cluster when more than one seed is given (one seed: standalone).
+ *
+ * Cluster notes: iovalkey groups auto-pipelines by the slot of the first argument, which for FCALL is
+ * the function name, so fcall/fcall_ro are excluded from autopipelining. Sharded pub/sub channels must
+ * be subscribed on the node that owns their slot; iovalkey's Cluster subscriber uses one random
+ * node, so {@link ShardedSubscriber} opens one plain connection per slot owner instead and rebuilds
+ * the subscriptions when a node drops them (slot migration, failover).
+ */
+import { Cluster, Redis, type RedisOptions } from "iovalkey";
+import { keySlot } from "./keys.js";
+
+export interface ConnectionOptions {
+  /** `redis://`, `rediss://` or `redis+cluster://` URL (see the module comment). */
+  readonly url?: string;
+  /** Cluster seed nodes as "host:port"; more than one -> Cluster mode. */
+  readonly seeds?: readonly string[];
+}
+
+export type CommandClient = Redis | Cluster;
+
+interface ClusterAddress {
+  readonly nodes: { host: string; port: number }[];
+  readonly redisOptions: RedisOptions;
+}
+
+function parseHostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(":");
+  if (i <= 0) return { host: s, port: 6379 };
+  return { host: s.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(s.slice(i + 1)) || 6379 };
+}
+
+/** Cluster address of the options, or null for a standalone server. */
+export function clusterAddress(opts: ConnectionOptions): ClusterAddress | null {
+  if (opts.seeds && opts.seeds.length > 1) return { nodes: opts.seeds.map(parseHostPort), redisOptions: {} };
+  const url = opts.url ?? (opts.seeds?.[0] !== undefined ? `redis://${opts.seeds[0]}` : undefined);
+  if (!url || !url.startsWith("redis+cluster://")) return null;
+  const rest = url.slice("redis+cluster://".length).replace(/\/.*$/, "");
+  const at = rest.lastIndexOf("@");
+  const redisOptions: { username?: string; password?: string } = {};
+  if (at >= 0) {
+    const cred = rest.slice(0, at);
+    const colon = cred.indexOf(":");
+    if (colon >= 0) {
+      if (colon > 0) redisOptions.username = decodeURIComponent(cred.slice(0, colon));
+      redisOptions.password = decodeURIComponent(cred.slice(colon + 1));
+    } else {
+      redisOptions.password = decodeURIComponent(cred);
+    }
+  }
+  const hosts = (at >= 0 ? rest.slice(at + 1) : rest).split(",").filter((h) => h !== "");
+  return { nodes: hosts.map(parseHostPort), redisOptions };
+}
+
+function standaloneUrl(opts: ConnectionOptions): string {
+  return opts.url ?? (opts.seeds?.[0] !== undefined ? `redis://${opts.seeds[0]}` : "redis://127.0.0.1:6379");
+}
+
+/** The command connection: autopipelined; in Cluster mode FCALLs are not auto-pipelined. */
+export function createCommandClient(opts: ConnectionOptions): CommandClient {
+  const cluster = clusterAddress(opts);
+  if (cluster) {
+    return new Cluster(cluster.nodes, {
+      enableAutoPipelining: true,
+      autoPipeliningIgnoredCommands: ["fcall", "fcall_ro"],
+      redisOptions: cluster.redisOptions,
+    });
+  }
+  return new Redis(standaloneUrl(opts), { enableAutoPipelining: true });
+}
+
+export type MessageListener = (channel: string, message: string) => void;
+
+/**
+ * SSUBSCRIBEs a fixed set of sharded channels: on the server itself (standalone) or on each
+ * channel's slot owner (Cluster), and re-subscribes after a node drops them.
+ */
+export class ShardedSubscriber {
+  private readonly conns: Redis[] = [];
+  private closed = false;
+  private rebuilding: Promise<void> | null = null;
+
+  constructor(
+    private readonly command: CommandClient,
+    private readonly channels: readonly string[],
+    private readonly listener: MessageListener,
+  ) {}
+
+  /** Resolves once every channel is subscribed. */
+  async start(): Promise<void> {
+    if (this.command.isCluster) await this.startCluster(this.command as Cluster);
+    else await this.startStandalone(this.command as Redis);
+  }
+
+  /** `onTrouble`: called on a connection error or close (Cluster: rebuild from a fresh slot map). */
+  private attach(conn: Redis, onTrouble?: () => void): void {
+    conn.on("smessage", (channel: string, message: string) => this.listener(channel, message));
+    // Standalone: the connection reconnects and re-subscribes on its own.
+    conn.on("error", () => onTrouble?.());
+    if (onTrouble) conn.on("close", onTrouble);
+    this.conns.push(conn);
+  }
+
+  private async startStandalone(command: Redis): Promise<void> {
+    // autoResubscribe (default) restores the subscriptions after a reconnect.
+    const conn = command.duplicate({ enableAutoPipelining: false, lazyConnect: false });
+    this.attach(conn);
+    await conn.ssubscribe(...this.channels);
+  }
+
+  private async startCluster(cluster: Cluster): Promise<void> {
+    await cluster.ping(); // slots are known once ready
+    const byNode = new Map<string, string[]>();
+    for (const ch of this.channels) {
+      const owner = cluster.slots[keySlot(ch)]?.[0];
+      if (!owner) throw new Error(`no node owns the slot of ${ch}`);
+      const list = byNode.get(owner) ?? [];
+      list.push(ch);
+      byNode.set(owner, list);
+    }
+    const base = cluster.options.redisOptions ?? {};
+    await Promise.all([...byNode].map(async ([node, chans]) => {
+      const { host, port } = parseHostPort(node);
+      const conn = new Redis({ ...base, host, port, enableAutoPipelining: false, autoResubscribe: false });
+      // A node that loses a slot pushes an unsolicited sunsubscribe (iovalkey reports it as a
+      // command-queue error); a dropped connection may come back as a different owner: either
+      // way, rebuild every subscription from a fresh slot map.
+      this.attach(conn, () => this.scheduleRebuild(cluster));
+      // In Cluster mode one SSUBSCRIBE may only name channels of a single slot.
+      await Promise.all(chans.map((ch) => conn.ssubscribe(ch)));
+    }));
+  }
+
+  private scheduleRebuild(cluster: Cluster): void {
+    if (this.closed || this.rebuilding) return;
+    this.rebuilding = (async () => {
+      await new Promise((r) => setTimeout(r, 500).unref());
+      if (this.closed) return;
+      await this.closeConns();
+      cluster.refreshSlotsCache();
+      for (;;) {
+        if (this.closed) return;
+        try {
+          await this.startCluster(cluster);
+          return;
+        } catch {
+          await this.closeConns();
+          await new Promise((r) => setTimeout(r, 1000).unref());
+        }
+      }
+    })().finally(() => { this.rebuilding = null; });
+  }
+
+  private async closeConns(): Promise<void> {
+    const conns = this.conns.splice(0);
+    await Promise.all(conns.map(async (c) => {
+      c.removeAllListeners("close");
+      c.removeAllListeners("error");
+      c.on("error", () => undefined);
+      try { await c.quit(); } catch { c.disconnect(); }
+    }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.closeConns();
+  }
+}

@@ -1,0 +1,29 @@
+/** ff_create: one execution per call (the backend pipelines many). */
+import { PartitionKeys } from "../keys.js";
+import type { CreateOutcome, CreateSpec, PublicStateName } from "../types.js";
+import { int, num, ok, str, type FcallArgs } from "./common.js";
+
+export const FN_CREATE = "ff_create";
+/** Used when a spec says maxReclaims = 0. */
+export const DEFAULT_MAX_RECLAIMS = 10;
+
+export function buildCreate(partition: number, uuid: string, spec: CreateSpec): FcallArgs {
+  const keys = new PartitionKeys(partition);
+  const tags = Object.entries(spec.tags);
+  const r = spec.retry;
+  const argv: (string | Buffer)[] = [
+    spec.namespace, spec.lane, spec.kind, Buffer.from(spec.input.buffer, spec.input.byteOffset, spec.input.byteLength),
+    int(spec.priority), int(spec.delayUntilMs), int(spec.deadlineAtMs), int(spec.attemptTimeoutMs),
+    int(spec.maxReclaims === 0 ? DEFAULT_MAX_RECLAIMS : spec.maxReclaims), spec.requiredCapabilities.join(","),
+    int(r.maxRetries), r.backoff, int(r.initialDelayMs), int(r.maxDelayMs), String(r.multiplier), String(r.jitter),
+    r.retryableCategories.join(","), spec.idempotencyKey, spec.traceparent, spec.tracestate, String(tags.length),
+  ];
+  for (const [k, v] of tags) argv.push(k, v);
+  return { keys: [keys.prefix, keys.core(uuid)], argv };
+}
+
+export function decodeCreate(reply: unknown): CreateOutcome {
+  const r = ok(reply, FN_CREATE);
+  return { executionId: str(r[2]), duplicate: num(r[3]) === 1, state: str(r[4]) as PublicStateName };
+}
+

@@ -1,0 +1,267 @@
+/**
+ * The Valkey/Redis implementation of {@link EngineBackend}: every operation is one FCALL of the
+ * `flowfabric` library (lua/) through a typed wrapper in ./fcall/.
+ */
+import { randomInt, randomUUID } from "node:crypto";
+import type { EngineBackend } from "./backend.js";
+import { ShardedSubscriber, createCommandClient, type CommandClient, type ConnectionOptions } from "./connections.js";
+import { EngineError, EngineErrorCode } from "./errors.js";
+import { buildCancelByHolder, buildCancelByOperator, decodeCancel, FN_CANCEL } from "./fcall/cancel.js";
+import { buildClaim, decodeClaim, FN_CLAIM } from "./fcall/claim.js";
+import type { FcallArgs } from "./fcall/common.js";
+import { buildComplete, decodeComplete, FN_COMPLETE } from "./fcall/complete.js";
+import { buildCreate, decodeCreate, FN_CREATE } from "./fcall/create.js";
+import { buildDelay, decodeDelay, FN_DELAY } from "./fcall/delay.js";
+import { buildDescribe, decodeDescribe, FN_DESCRIBE } from "./fcall/describe.js";
+import { buildFail, decodeFail, FN_FAIL } from "./fcall/fail.js";
+import { buildGetResult, decodeGetResult, FN_GET_RESULT } from "./fcall/get-result.js";
+import { buildLaneHeads, decodeLaneHeads, FN_LANE_HEADS } from "./fcall/lane-heads.js";
+import { buildProgress, decodeProgress, FN_PROGRESS } from "./fcall/progress.js";
+import { buildRelease, decodeRelease, FN_RELEASE } from "./fcall/release.js";
+import { buildRenew, decodeRenew, FN_RENEW } from "./fcall/renew.js";
+import {
+  buildScan, decodeScan, FN_EXPIRE_LEASES, FN_EXPIRE_TIMEOUTS, FN_PROMOTE_DELAYED, type ScannerFunction,
+} from "./fcall/scanners.js";
+import { PartitionKeys, idempotencyPartition, parseExecutionId } from "./keys.js";
+import { loadLibrary } from "./lua-library.js";
+import { ensurePartitionConfig } from "./partition-config.js";
+import type {
+  CancelResult, ClaimOutcome, ClaimRequest, ClaimantIdentity, CompleteOutcome, CreateOutcome, CreateSpec,
+  EngineEvent, ExecutionRecord, FailResult, LeaseFence, RenewResult, ResultRecord, ScanResult,
+} from "./types.js";
+
+export interface ValkeyBackendOptions extends ConnectionOptions {
+  /**
+   * Number of execution partitions. Written to `ff:config` on first boot; a later boot with a
+   * different number fails with PARTITION_MISMATCH.
+   */
+  readonly partitions: number;
+  /** How long `connect` may take (connect, load the library, check the layout), in ms. Default 30000. */
+  readonly connectTimeoutMs?: number;
+}
+
+/** How an FCALL is sent: read-only (FCALL_RO) and/or with the reply's bulk strings as Buffers. */
+interface CallMode {
+  readonly ro?: boolean;
+  readonly buffer?: boolean;
+}
+
+type FcallFn = (fn: string, numkeys: number, ...args: (string | Buffer)[]) => Promise<unknown>;
+interface FcallMethods {
+  fcall: FcallFn;
+  fcall_ro: FcallFn;
+  fcallBuffer: FcallFn;
+  fcall_roBuffer: FcallFn;
+}
+
+const EVENT_CHANNEL = /^ff:\{p:(\d+)\}:events$/;
+
+export class ValkeyBackend implements EngineBackend {
+  private subscriber: ShardedSubscriber | null = null;
+
+  private constructor(
+    private readonly client: CommandClient,
+    readonly partitions: number,
+    readonly libraryVersion: number,
+  ) {}
+
+  /** Connects, loads the Lua library (refusing a downgrade) and checks the partition layout. */
+  static async connect(options: ValkeyBackendOptions): Promise<ValkeyBackend> {
+    const client = createCommandClient(options);
+    let timer: NodeJS.Timeout | undefined;
+    const timeoutMs = options.connectTimeoutMs ?? 30_000;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new EngineError(EngineErrorCode.UNAVAILABLE,
+        `cannot reach Valkey within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const boot = async (): Promise<ValkeyBackend> => {
+        const libraryVersion = await loadLibrary(client);
+        const partitions = await ensurePartitionConfig(client, options.partitions);
+        return new ValkeyBackend(client, partitions, libraryVersion);
+      };
+      return await Promise.race([boot(), timeout]);
+    } catch (err) {
+      client.disconnect();
+      if (err instanceof EngineError) throw err;
+      throw new EngineError(EngineErrorCode.UNAVAILABLE, `cannot start the engine: ${String(err)}`, {}, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The command connection (tests, diagnostics). */
+  get connection(): CommandClient {
+    return this.client;
+  }
+
+  private async fcall(fn: string, a: FcallArgs, mode: CallMode = {}): Promise<unknown> {
+    // The fcall*/fcall_ro* methods (not call/callBuffer: iovalkey 0.4 autopipelining drops the
+    // command name of callBuffer). The *Buffer variants exist at runtime but not in the typings.
+    const c = this.client as unknown as FcallMethods;
+    const args: [string, number, ...(string | Buffer)[]] = [fn, a.keys.length, ...a.keys, ...a.argv];
+    const send = (): Promise<unknown> => mode.buffer
+      ? (mode.ro ? c.fcall_roBuffer(...args) : c.fcallBuffer(...args))
+      : (mode.ro ? c.fcall_ro(...args) : c.fcall(...args));
+    try {
+      try {
+        return await send();
+      } catch (err) {
+        // A node without the library (a new empty master, a flushed server): load it and retry once.
+        if (!(err instanceof Error) || !/function not found/i.test(err.message)) throw err;
+        await loadLibrary(this.client);
+        return await send();
+      }
+    } catch (err) {
+      if (err instanceof EngineError) throw err;
+      throw new EngineError(EngineErrorCode.UNAVAILABLE, `${fn}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+    }
+  }
+
+  /** Partition of a new execution: pinned by its idempotency key, else random. */
+  private partitionFor(spec: CreateSpec): number {
+    return spec.idempotencyKey !== ""
+      ? idempotencyPartition(spec.namespace, spec.idempotencyKey, this.partitions)
+      : randomInt(this.partitions);
+  }
+
+  async create(specs: readonly CreateSpec[]): Promise<CreateOutcome[]> {
+    // One FCALL per spec, all issued before awaiting (autopipelined).
+    return Promise.all(specs.map(async (spec) =>
+      decodeCreate(await this.fcall(FN_CREATE, buildCreate(this.partitionFor(spec), randomUUID(), spec)))));
+  }
+
+  async claim(req: ClaimRequest): Promise<ClaimOutcome> {
+    const leaseIds: string[] = [];
+    const attemptIds: string[] = [];
+    for (let i = 0; i < req.count; i++) {
+      leaseIds.push(randomUUID());
+      attemptIds.push(randomUUID());
+    }
+    return decodeClaim(await this.fcall(FN_CLAIM, buildClaim(req, leaseIds, attemptIds), { buffer: true }));
+  }
+
+  async renew(leases: readonly LeaseFence[], sessionId: string, leaseTtlMs: number): Promise<RenewResult[]> {
+    const results: RenewResult[] = new Array<RenewResult>(leases.length);
+    const byPartition = new Map<number, number[]>();
+    leases.forEach((f, i) => {
+      const parsed = parseExecutionId(f.executionId, this.partitions);
+      if (!parsed) {
+        results[i] = { executionId: f.executionId, renewed: false, leaseExpiresAtMs: 0, reason: "NOT_FOUND" };
+        return;
+      }
+      const list = byPartition.get(parsed.partition) ?? [];
+      list.push(i);
+      byPartition.set(parsed.partition, list);
+    });
+    await Promise.all([...byPartition.values()].map(async (idx) => {
+      const fences = idx.map((i) => leases[i]!);
+      const decoded = decodeRenew(await this.fcall(FN_RENEW, buildRenew(fences, this.partitions, sessionId, leaseTtlMs)), fences);
+      idx.forEach((i, j) => { results[i] = decoded[j]!; });
+    }));
+    return results;
+  }
+
+  async adopt(fence: LeaseFence, claimant: ClaimantIdentity, leaseTtlMs: number): Promise<RenewResult> {
+    const reply = await this.fcall(FN_RENEW, buildRenew([fence], this.partitions, claimant.sessionId, leaseTtlMs, claimant));
+    return decodeRenew(reply, [fence])[0]!;
+  }
+
+  async release(fence: LeaseFence): Promise<void> {
+    decodeRelease(await this.fcall(FN_RELEASE, buildRelease(fence, this.partitions)));
+  }
+
+  async progress(fence: LeaseFence, percent: number, message: string): Promise<void> {
+    decodeProgress(await this.fcall(FN_PROGRESS, buildProgress(fence, this.partitions, percent, message)));
+  }
+
+  async complete(fence: LeaseFence, result: Uint8Array | undefined): Promise<CompleteOutcome> {
+    return decodeComplete(await this.fcall(FN_COMPLETE, buildComplete(fence, this.partitions, result)));
+  }
+
+  async fail(fence: LeaseFence, reason: string, category: string, jitterSample: number): Promise<FailResult> {
+    return decodeFail(await this.fcall(FN_FAIL, buildFail(fence, this.partitions, reason, category, jitterSample)));
+  }
+
+  async cancelByHolder(fence: LeaseFence, reason: string): Promise<CancelResult> {
+    return decodeCancel(await this.fcall(FN_CANCEL, buildCancelByHolder(fence, this.partitions, reason)));
+  }
+
+  async cancelByOperator(executionId: string, reason: string, cancelledBy: string): Promise<CancelResult> {
+    return decodeCancel(await this.fcall(FN_CANCEL, buildCancelByOperator(executionId, this.partitions, reason, cancelledBy)));
+  }
+
+  async delay(fence: LeaseFence, delayUntilMs: number): Promise<void> {
+    decodeDelay(await this.fcall(FN_DELAY, buildDelay(fence, this.partitions, delayUntilMs)));
+  }
+
+  async describe(executionId: string): Promise<ExecutionRecord> {
+    return decodeDescribe(await this.fcall(FN_DESCRIBE, buildDescribe(executionId, this.partitions), { ro: true }));
+  }
+
+  async getResult(executionId: string): Promise<ResultRecord> {
+    return decodeGetResult(await this.fcall(FN_GET_RESULT, buildGetResult(executionId, this.partitions), { ro: true, buffer: true }));
+  }
+
+  private async scan(fn: ScannerFunction, partition: number, batch: number): Promise<ScanResult> {
+    return decodeScan(await this.fcall(fn, buildScan(partition, batch)), fn);
+  }
+
+  expireLeases(partition: number, batch: number): Promise<ScanResult> {
+    return this.scan(FN_EXPIRE_LEASES, partition, batch);
+  }
+
+  promoteDelayed(partition: number, batch: number): Promise<ScanResult> {
+    return this.scan(FN_PROMOTE_DELAYED, partition, batch);
+  }
+
+  expireTimeouts(partition: number, batch: number): Promise<ScanResult> {
+    return this.scan(FN_EXPIRE_TIMEOUTS, partition, batch);
+  }
+
+  async laneHeads(partition: number): Promise<Map<string, number>> {
+    return decodeLaneHeads(await this.fcall(FN_LANE_HEADS, buildLaneHeads(partition), { ro: true }));
+  }
+
+  async subscribe(listener: (event: EngineEvent) => void): Promise<void> {
+    if (this.subscriber) throw new Error("already subscribed");
+    const channels: string[] = [];
+    for (let p = 0; p < this.partitions; p++) channels.push(new PartitionKeys(p).events());
+    this.subscriber = new ShardedSubscriber(this.client, channels, (channel, message) => {
+      const event = parseEvent(channel, message);
+      if (event) listener(event);
+    });
+    await this.subscriber.start();
+  }
+
+  async close(): Promise<void> {
+    const sub = this.subscriber;
+    this.subscriber = null;
+    if (sub) await sub.close();
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+}
+
+/** Decodes one event message (lua/README.md, "Events"); null when malformed. */
+export function parseEvent(channel: string, message: string): EngineEvent | null {
+  const m = EVENT_CHANNEL.exec(channel);
+  if (!m) return null;
+  const [type, ...rest] = message.split("|");
+  if (type === "w" && rest.length >= 2) {
+    const queue = rest.slice(1).join("|");
+    const slash = queue.indexOf("/");
+    if (slash < 0) return null;
+    return { type: "wake", partition: Number(m[1]), score: Number(rest[0]), namespace: queue.slice(0, slash), lane: queue.slice(slash + 1) };
+  }
+  if (type === "c" && rest.length >= 4) {
+    return { type: "cancel", executionId: rest[0]!, leaseId: rest[1]!, by: rest[2]!, reason: rest.slice(3).join("|") };
+  }
+  if (type === "l" && rest.length >= 3) {
+    return { type: "lost", executionId: rest[0]!, leaseId: rest[1]!, reason: rest.slice(2).join("|") };
+  }
+  return null;
+}

@@ -1,0 +1,80 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  CancelTaskResponseSchema, CompleteTaskResponseSchema, DelayTaskResponseSchema, FailOutcome, FailTaskResponseSchema,
+  RenewLeaseResponseSchema, UpdateProgressResponseSchema,
+  type CancelTaskRequest, type CancelTaskResponse, type CompleteTaskRequest, type CompleteTaskResponse, type DelayTaskRequest,
+  type DelayTaskResponse, type FailTaskRequest, type FailTaskResponse, type RenewLeaseRequest, type RenewLeaseResponse,
+  type UpdateProgressRequest, type UpdateProgressResponse,
+} from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
+import type { EngineBackend } from "../engine/backend.js";
+import { GatewayError } from "../errors.js";
+import * as v from "./validate.js";
+
+/**
+ * The worker task operations, shared by the Session stream and the unary WorkerService mirrors.
+ * Each validates its request, makes one engine call, and builds the response.
+ */
+export class TaskOperations {
+  constructor(
+    private readonly engine: EngineBackend,
+    private readonly limits: v.Limits,
+    private readonly leaseTtlMs: number,
+    private readonly sessionIdForUnary = "unary",
+  ) {}
+
+  async renewLease(req: RenewLeaseRequest, field = ""): Promise<RenewLeaseResponse> {
+    const fence = v.fence(req.fence, prefix(field, "fence"), this.limits);
+    const [result] = await this.engine.renew([fence], this.sessionIdForUnary, this.leaseTtlMs);
+    if (!result?.renewed) {
+      const reason = result?.reason ?? "STALE_LEASE";
+      throw new GatewayError(reason, `lease not renewed: ${reason}`);
+    }
+    return create(RenewLeaseResponseSchema, { leaseExpiresAtMs: BigInt(result.leaseExpiresAtMs) });
+  }
+
+  async updateProgress(req: UpdateProgressRequest, field = ""): Promise<UpdateProgressResponse> {
+    const fence = v.fence(req.fence, prefix(field, "fence"), this.limits);
+    if (!Number.isFinite(req.percent) || req.percent < 0 || req.percent > 100) throw GatewayError.invalid(prefix(field, "percent"), "must be in [0, 100]");
+    const message = v.maxBytes(req.message, prefix(field, "message"), 1024);
+    await this.engine.progress(fence, req.percent, message);
+    return create(UpdateProgressResponseSchema, {});
+  }
+
+  async complete(req: CompleteTaskRequest, field = ""): Promise<CompleteTaskResponse> {
+    const fence = v.fence(req.fence, prefix(field, "fence"), this.limits);
+    const result = req.result === undefined ? undefined : v.payload(req.result, prefix(field, "result"), this.limits);
+    const out = await this.engine.complete(fence, result);
+    return create(CompleteTaskResponseSchema, { reconciled: out.reconciled });
+  }
+
+  async fail(req: FailTaskRequest, field = ""): Promise<FailTaskResponse> {
+    const fence = v.fence(req.fence, prefix(field, "fence"), this.limits);
+    const reason = v.maxBytes(req.reason, prefix(field, "reason"), 4096);
+    const category = v.failureCategory(req.category, prefix(field, "category"));
+    const out = await this.engine.fail(fence, reason, category, Math.random());
+    return create(FailTaskResponseSchema, {
+      outcome: out.outcome === "failed" ? FailOutcome.FAILED : FailOutcome.RETRY_SCHEDULED,
+      retryAtMs: BigInt(Math.max(0, out.retryAtMs)),
+      retryCount: out.retryCount,
+      reconciled: out.reconciled,
+    });
+  }
+
+  async cancel(req: CancelTaskRequest, field = ""): Promise<CancelTaskResponse> {
+    const fence = v.fence(req.fence, prefix(field, "fence"), this.limits);
+    const reason = v.maxBytes(req.reason, prefix(field, "reason"), 4096);
+    const out = await this.engine.cancelByHolder(fence, reason);
+    return create(CancelTaskResponseSchema, { reconciled: out.reconciled });
+  }
+
+  async delay(req: DelayTaskRequest, field = ""): Promise<DelayTaskResponse> {
+    const fence = v.fence(req.fence, prefix(field, "fence"), this.limits);
+    const until = v.timeMs(req.delayUntilMs, prefix(field, "delay_until_ms"));
+    await this.engine.delay(fence, until);
+    return create(DelayTaskResponseSchema, {});
+  }
+}
+
+function prefix(field: string, name: string): string {
+  return field ? `${field}.${name}` : name;
+}

@@ -1,0 +1,218 @@
+import type { EngineBackend } from "../engine/backend.js";
+import { SCORE_BAND, queueKey } from "../engine/keys.js";
+import type { EngineEvent, Grant } from "../engine/types.js";
+import type { Logger } from "../logger.js";
+import type { WorkerSession } from "../sessions/worker-session.js";
+import { QueueState } from "./queue-state.js";
+
+export interface SchedulerOptions {
+  readonly claimBatchMax: number;
+  readonly leaseTtlMs: number;
+  readonly safetyScanIntervalMs: number;
+}
+
+/**
+ * Pushes work into free session slots. Push, not poll: wake events from the Lua library (and
+ * freed slots) trigger a scheduling pass; a slow safety-net scan of lane heads backs them up.
+ *
+ * A pass walks queues in rotating order (fair across lanes and namespaces). Within a queue,
+ * sessions with the same capabilities form a group whose free slots are claimed together in one
+ * FCALL from the partition with the best head, bounded so a batch never takes lower-priority
+ * work while another partition holds higher-priority work. Slots are reserved while the claim is
+ * in flight, so a session is never granted more than it has room for.
+ */
+export class Scheduler {
+  private readonly queues = new Map<string, QueueState>();
+  private rotation = 0;
+  private scheduled = false;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private safetyTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly engine: EngineBackend, private readonly options: SchedulerOptions, private readonly log: Logger) {}
+
+  start(): void {
+    const tick = (): void => {
+      if (this.stopped) return;
+      this.safetyScan().catch((err: unknown) => this.log.warn("safety scan failed", { err: String(err) }))
+        .finally(() => { if (!this.stopped) this.safetyTimer = setTimeout(tick, this.options.safetyScanIntervalMs); });
+    };
+    this.safetyTimer = setTimeout(tick, this.options.safetyScanIntervalMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort.abort();
+    clearTimeout(this.safetyTimer);
+    clearTimeout(this.retryTimer);
+  }
+
+  addSession(session: WorkerSession): void {
+    const fresh: QueueState[] = [];
+    for (const lane of session.lanes) {
+      const key = queueKey(session.namespace, lane);
+      let q = this.queues.get(key);
+      if (!q) {
+        this.queues.set(key, (q = new QueueState(session.namespace, lane)));
+        fresh.push(q);
+      }
+      q.sessions.add(session);
+    }
+    if (fresh.length > 0) {
+      this.safetyScan().catch((err: unknown) => this.log.warn("lane head scan failed", { err: String(err) }));
+    }
+    this.kick();
+  }
+
+  removeSession(session: WorkerSession): void {
+    for (const lane of session.lanes) {
+      const key = queueKey(session.namespace, lane);
+      const q = this.queues.get(key);
+      if (!q) continue;
+      q.sessions.delete(session);
+      if (q.sessions.size === 0 && q.inflight.size === 0) this.queues.delete(key);
+    }
+  }
+
+  /** A session has free slots again. */
+  slotsFreed(): void {
+    this.kick();
+  }
+
+  onEvent(event: EngineEvent): void {
+    if (event.type !== "wake") return;
+    const q = this.queues.get(queueKey(event.namespace, event.lane));
+    if (!q) return;
+    q.wake(event.partition, event.score);
+    this.kick();
+  }
+
+  /** Coalesces triggers into one pass per event-loop turn. */
+  kick(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pass();
+    });
+  }
+
+  private pass(): void {
+    const queues = [...this.queues.values()];
+    if (queues.length === 0) return;
+    this.rotation = (this.rotation + 1) % queues.length;
+    for (let i = 0; i < queues.length; i++) {
+      const q = queues[(this.rotation + i) % queues.length]!;
+      if (q.heads.size === 0) continue;
+      for (const group of groupsWithFreeSlots(q)) this.claimForGroup(q, group);
+    }
+  }
+
+  private claimForGroup(q: QueueState, group: WorkerSession[]): void {
+    const capsKey = group[0]!.capabilityKey;
+    for (;;) {
+      const free = group.reduce((n, s) => n + s.freeSlots, 0);
+      if (free === 0) return;
+      const target = q.pick(capsKey, SCORE_BAND);
+      if (!target) return;
+      const count = Math.min(free, this.options.claimBatchMax);
+      const reservations = reserve(group, count);
+      q.inflight.set(target.partition, Infinity);
+      const leader = group[0]!;
+      this.engine
+        .claim({
+          partition: target.partition,
+          namespace: q.namespace,
+          lane: q.lane,
+          count,
+          capabilities: leader.capabilities,
+          maxScore: target.maxScore,
+          claimant: { sessionId: leader.id, workerId: leader.workerId, workerInstanceId: leader.instanceId },
+          leaseTtlMs: this.options.leaseTtlMs,
+        })
+        .then((out) => {
+          q.settle(target.partition, out.headScore, capsKey, out.unmatchedRemain, out.grants.length);
+          this.distribute(out.grants, reservations);
+          this.kick();
+        })
+        .catch((err: unknown) => {
+          q.inflight.delete(target.partition);
+          for (const [s, n] of reservations) s.unreserve(n);
+          this.log.warn("claim failed", { err: String(err), partition: target.partition, lane: q.lane });
+          this.retryLater();
+        });
+    }
+  }
+
+  /** Hands grants to the sessions that reserved slots; anything undeliverable goes back to the queue. */
+  private distribute(grants: Grant[], reservations: Map<WorkerSession, number>): void {
+    let i = 0;
+    for (const [session, reserved] of reservations) {
+      const share = grants.slice(i, i + reserved);
+      i += share.length;
+      session.unreserve(reserved);
+      if (share.length > 0 && !session.push(share)) this.releaseAll(share);
+    }
+    if (i < grants.length) this.releaseAll(grants.slice(i));
+  }
+
+  private releaseAll(grants: Grant[]): void {
+    for (const g of grants) {
+      this.engine.release(g.fence).catch((err: unknown) => this.log.warn("release failed", { err: String(err), executionId: g.fence.executionId }));
+    }
+  }
+
+  private retryLater(): void {
+    if (this.retryTimer || this.stopped) return;
+    this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.kick(); }, 200);
+  }
+
+  /** Re-reads every partition's queue heads: the safety net behind wake events. */
+  async safetyScan(): Promise<void> {
+    const scans = await Promise.all(
+      Array.from({ length: this.engine.partitions }, (_, p) => this.engine.laneHeads(p).then((heads) => ({ p, heads }))),
+    );
+    for (const q of this.queues.values()) {
+      const key = queueKey(q.namespace, q.lane);
+      for (const { p, heads } of scans) {
+        if (q.inflight.has(p)) continue;
+        const score = heads.get(key);
+        if (score === undefined) q.heads.delete(p);
+        else {
+          q.heads.set(p, score);
+        }
+      }
+      q.unmatched.clear();
+    }
+    this.kick();
+  }
+}
+
+/** Sessions of a queue with free slots, grouped by capability key. */
+function groupsWithFreeSlots(q: QueueState): WorkerSession[][] {
+  const groups = new Map<string, WorkerSession[]>();
+  for (const s of q.sessions) {
+    if (s.freeSlots <= 0) continue;
+    const g = groups.get(s.capabilityKey);
+    if (g) g.push(s);
+    else groups.set(s.capabilityKey, [s]);
+  }
+  return [...groups.values()];
+}
+
+/** Reserves up to `count` slots across sessions, most free first. */
+function reserve(group: WorkerSession[], count: number): Map<WorkerSession, number> {
+  const out = new Map<WorkerSession, number>();
+  let left = count;
+  const ordered = [...group].sort((a, b) => b.freeSlots - a.freeSlots);
+  for (const s of ordered) {
+    if (left === 0) break;
+    const n = Math.min(s.freeSlots, left);
+    if (n <= 0) continue;
+    s.reserve(n);
+    out.set(s, n);
+    left -= n;
+  }
+  return out;
+}

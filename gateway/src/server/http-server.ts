@@ -1,0 +1,93 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { AdminService } from "../../../sdk-ts/src/gen/flowfabric/v1/admin_pb.js";
+import { ErrorDetailSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
+import { ExecutionService } from "../../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
+import { WorkerService } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
+import { FIELD_TRAILER, REASON_TRAILER } from "../../../sdk-ts/src/transport/status-details.js";
+import { GatewayError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { callContext, type CallContext } from "../rpc/call-context.js";
+import { detailOf, statusOf } from "../rpc/error-table.js";
+import type { Services } from "./services.js";
+
+/**
+ * The HTTP/1.1 listener: Connect (JSON and binary) and gRPC-Web for every unary RPC, generated
+ * from the same service definitions as the gRPC listener, plus GET /healthz. The worker Session
+ * stream needs HTTP/2 and lives on the gRPC listener only.
+ */
+export interface HttpListener {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface HttpListenerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxMessageBytes: number;
+}
+
+export async function startHttpListener(opts: HttpListenerOptions, services: Services, log: Logger, extraRoutes: Map<string, (req: IncomingMessage, res: ServerResponse) => void> = new Map()): Promise<HttpListener> {
+  const wrap = <Req, Res>(fn: (req: Req, ctx: CallContext) => Promise<Res>) =>
+    async (req: Req, ctx: HandlerContext): Promise<Res> => {
+      try {
+        return await fn(req, callContext((name) => ctx.requestHeader.get(name) ?? undefined));
+      } catch (err) {
+        throw connectError(err, log);
+      }
+    };
+  const { exec, ops, admin } = services;
+  const routes = (router: ConnectRouter): void => {
+    router.service(ExecutionService, {
+      createExecution: wrap(exec.createExecution.bind(exec)),
+      createExecutions: wrap(exec.createExecutions.bind(exec)),
+      describeExecution: wrap(exec.describeExecution.bind(exec)),
+      getResult: wrap(exec.getResult.bind(exec)),
+      cancelExecution: wrap(exec.cancelExecution.bind(exec)),
+    });
+    router.service(AdminService, { getPartitionConfig: wrap(admin.getPartitionConfig.bind(admin)) });
+    router.service(WorkerService, {
+      renewLease: wrap((r: Parameters<typeof ops.renewLease>[0]) => ops.renewLease(r)),
+      updateProgress: wrap((r: Parameters<typeof ops.updateProgress>[0]) => ops.updateProgress(r)),
+      completeTask: wrap((r: Parameters<typeof ops.complete>[0]) => ops.complete(r)),
+      failTask: wrap((r: Parameters<typeof ops.fail>[0]) => ops.fail(r)),
+      cancelTask: wrap((r: Parameters<typeof ops.cancel>[0]) => ops.cancel(r)),
+      delayTask: wrap((r: Parameters<typeof ops.delay>[0]) => ops.delay(r)),
+    });
+  };
+  const adapter = connectNodeAdapter({ routes, grpc: false, grpcWeb: true, connect: true, readMaxBytes: opts.maxMessageBytes });
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? "").split("?")[0] ?? "";
+    if (path === "/healthz" && req.method === "GET") {
+      const ok = services.healthy();
+      res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status: ok ? "ok" : "draining" }));
+      return;
+    }
+    const extra = extraRoutes.get(path);
+    if (extra) return extra(req, res);
+    adapter(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => { server.off("error", reject); resolve(); });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function connectError(err: unknown, log: Logger): ConnectError {
+  const ge = GatewayError.from(err);
+  if (ge.reason === "INTERNAL") log.error("internal error", { err: String(err) });
+  const metadata = new Headers({ [REASON_TRAILER]: ge.reason });
+  if (ge.field) metadata.set(FIELD_TRAILER, ge.field);
+  return new ConnectError(ge.message, statusOf(ge) as number as Code, metadata, [{ desc: ErrorDetailSchema, value: detailOf(ge) }], err);
+}

@@ -1,0 +1,14 @@
+import type { ExecutionHandlers } from "../rpc/execution-service.js";
+import type { AdminHandlers } from "../rpc/admin-service.js";
+import type { TaskOperations } from "../rpc/task-operations.js";
+import type { SessionTransport } from "../sessions/session-transport.js";
+
+/** What the listeners serve: transport-independent handlers plus the session factory. */
+export interface Services {
+  readonly exec: ExecutionHandlers;
+  readonly ops: TaskOperations;
+  readonly admin: AdminHandlers;
+  openSession(transport: SessionTransport): void;
+  /** True while the gateway accepts work (false once draining). */
+  healthy(): boolean;
+}

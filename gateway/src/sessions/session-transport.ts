@@ -1,0 +1,18 @@
+import type { SessionRequest, SessionResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
+import type { GatewayError } from "../errors.js";
+
+/**
+ * The stream under a WorkerSession, whatever server carries it. `signal` aborts when the stream
+ * is gone (peer cancel, dead connection, end); lifecycle decisions hang off it, never off the
+ * request side ending.
+ */
+export interface SessionTransport {
+  readonly signal: AbortSignal;
+  /** Header getter for the stream's request metadata. */
+  header(name: string): string | undefined;
+  send(message: SessionResponse): void;
+  /** Ends the stream: OK without an error, else the error's status and detail. */
+  end(error?: GatewayError): void;
+  /** Registers the message handler (called once). */
+  onMessage(handler: (message: SessionRequest) => void): void;
+}

@@ -1,0 +1,394 @@
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { PartitionConfigSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
+import {
+  AdoptionResultSchema, CancelRequestedSchema, DrainSchema, HeartbeatAckSchema, LeaseLostSchema, LeaseStatusSchema,
+  OperationErrorSchema, PingSchema, PongSchema, SessionResponseSchema, TaskPushSchema, WelcomeSchema,
+  type Hello, type SessionRequest, type SessionResponse,
+} from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
+import type { GatewayOptions } from "../config.js";
+import type { EngineBackend } from "../engine/backend.js";
+import type { Grant, LeaseFence, RenewResult } from "../engine/types.js";
+import { GatewayError, Reason } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { task } from "../rpc/convert.js";
+import { detailOf, statusOf } from "../rpc/error-table.js";
+import type { TaskOperations } from "../rpc/task-operations.js";
+import * as v from "../rpc/validate.js";
+import type { Scheduler } from "../scheduler/scheduler.js";
+import type { SessionRegistry } from "./session-registry.js";
+import type { SessionTransport } from "./session-transport.js";
+
+/**
+ * Session states and their legal transitions:
+ *   awaiting_hello -> active (Welcome sent) | closed
+ *   active         -> draining (Drain sent; no more pushes) | closed
+ *   draining       -> closed (grace over or every task settled)
+ */
+export type SessionState = "awaiting_hello" | "active" | "draining" | "closed";
+const TRANSITIONS: Readonly<Record<SessionState, readonly SessionState[]>> = {
+  awaiting_hello: ["active", "closed"],
+  active: ["draining", "closed"],
+  draining: ["closed"],
+  closed: [],
+};
+
+export interface SessionDeps {
+  readonly engine: EngineBackend;
+  readonly scheduler: Scheduler;
+  readonly registry: SessionRegistry;
+  readonly ops: TaskOperations;
+  readonly options: GatewayOptions;
+  readonly limits: v.Limits;
+  readonly log: Logger;
+}
+
+/** A pushed task held by the session. */
+interface HeldTask {
+  readonly fence: LeaseFence;
+  /** The worker confirmed it has the task; unacknowledged tasks are requeued when the session dies. */
+  acked: boolean;
+}
+
+type OperationCase = "renewLease" | "updateProgress" | "complete" | "fail" | "cancel" | "delay";
+type OperationBody = Extract<SessionRequest["body"], { case: OperationCase }>;
+/** Operations that end the task's hold on its slot. */
+const SETTLING: ReadonlySet<OperationCase> = new Set(["complete", "fail", "cancel", "delay"]);
+/** Errors after which the task is definitely no longer held by this worker. */
+const DEFINITIVE: ReadonlySet<Reason> = new Set([Reason.STALE_LEASE, Reason.EXECUTION_NOT_ACTIVE, Reason.NOT_FOUND, Reason.LEASE_EXPIRED]);
+const HELLO_TIMEOUT_MS = 10_000;
+const MAX_REQUEST_ID_BYTES = 64;
+
+/** One worker stream: hello -> active -> draining -> closed. Every timer hangs off one AbortSignal. */
+export class WorkerSession {
+  readonly id = randomUUID();
+  private _state: SessionState = "awaiting_hello";
+  namespace = "";
+  lanes: readonly string[] = [];
+  capabilities: readonly string[] = [];
+  /** Sessions with equal keys can share one claim. */
+  capabilityKey = "";
+  workerId = "";
+  instanceId = "";
+  private capacity = 0;
+  private reserved = 0;
+  private readonly tasks = new Map<string, HeldTask>();
+  private readonly lifetime = new AbortController();
+  private lastSentAtMs = Date.now();
+  private lastReceivedAtMs = Date.now();
+  private heartbeatRunning = false;
+  private heartbeatPending = false;
+  private nonce = 0n;
+  private onSettled: (() => void) | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: SessionDeps, private readonly transport: SessionTransport) {
+    this.log = deps.log.child({ session: this.id });
+    transport.signal.addEventListener("abort", () => this.close("stream ended"), { once: true });
+    transport.onMessage((m) => this.receive(m));
+    this.timer(HELLO_TIMEOUT_MS, () => {
+      if (this._state === "awaiting_hello") this.fatal(new GatewayError(Reason.HELLO_REQUIRED, `no Hello within ${HELLO_TIMEOUT_MS} ms`));
+    });
+  }
+
+  get state(): SessionState { return this._state; }
+  get heldTasks(): number { return this.tasks.size; }
+
+  /** Slots the scheduler may fill now. */
+  get freeSlots(): number {
+    return this._state === "active" ? Math.max(0, this.capacity - this.tasks.size - this.reserved) : 0;
+  }
+  reserve(n: number): void { this.reserved += n; }
+  unreserve(n: number): void { this.reserved = Math.max(0, this.reserved - n); }
+
+  /** Pushes granted tasks; false when the session can no longer take them (the caller releases them). */
+  push(grants: readonly Grant[]): boolean {
+    if (this._state !== "active") return false;
+    for (const g of grants) {
+      this.tasks.set(g.fence.leaseId, { fence: g.fence, acked: false });
+      this.deps.registry.holdLease(g.fence.leaseId, this);
+    }
+    this.send({ case: "tasks", value: create(TaskPushSchema, { tasks: grants.map(task) }) });
+    return true;
+  }
+
+  /** Another party cancelled a task this session holds. */
+  cancelRequested(leaseId: string, executionId: string, reason: string, by: string): void {
+    if (!this.dropTask(leaseId)) return;
+    this.send({ case: "cancelRequested", value: create(CancelRequestedSchema, { executionId, reason, cancelledBy: by }) });
+    this.deps.scheduler.slotsFreed();
+  }
+
+  /** A lease this session holds is gone. */
+  leaseLost(leaseId: string, executionId: string, reason: string): void {
+    if (!this.dropTask(leaseId)) return;
+    this.send({ case: "leaseLost", value: create(LeaseLostSchema, { executionId, leaseId, reason }) });
+    this.deps.scheduler.slotsFreed();
+  }
+
+  /** Stops pushes, tells the worker to reconnect elsewhere, waits for its tasks up to the grace, then closes. */
+  async drain(graceMs: number, reason = "shutdown"): Promise<void> {
+    if (this._state === "awaiting_hello") return this.fatal(new GatewayError(Reason.DRAINING, "gateway is draining"));
+    if (this._state !== "active") return;
+    this.transition("draining");
+    this.deps.scheduler.removeSession(this);
+    this.send({ case: "drain", value: create(DrainSchema, { reason, graceMs: BigInt(graceMs) }) });
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(t); this.onSettled = undefined; resolve(); };
+      const t = setTimeout(done, graceMs);
+      this.onSettled = done;
+      if (this.tasks.size === 0) done();
+      this.lifetime.signal.addEventListener("abort", done, { once: true });
+    });
+    this.fatal(new GatewayError(Reason.DRAINING, "gateway drained this session; reconnect"));
+  }
+
+  private receive(message: SessionRequest): void {
+    if (this._state === "closed") return;
+    this.lastReceivedAtMs = Date.now();
+    const body = message.body;
+    if (this._state === "awaiting_hello") {
+      if (body.case !== "hello") {
+        this.fatal(new GatewayError(Reason.HELLO_REQUIRED, "the first Session message must be a Hello", "hello"));
+        return;
+      }
+      this.hello(body.value).catch((err: unknown) => this.fatal(GatewayError.from(err)));
+      return;
+    }
+    switch (body.case) {
+      case "hello":
+        this.fatal(new GatewayError(Reason.PROTOCOL_VIOLATION, "Hello may only be sent once per stream", "hello"));
+        return;
+      case "heartbeat":
+        void this.heartbeat();
+        return;
+      case "ack":
+        for (const leaseId of body.value.leaseIds) {
+          const held = this.tasks.get(leaseId);
+          if (held) held.acked = true;
+        }
+        return;
+      case "credit":
+        if (body.value.maxConcurrentTasks > 10_000) {
+          this.operationError(message.requestId, GatewayError.invalid("credit.max_concurrent_tasks", "must be at most 10000"));
+          return;
+        }
+        this.capacity = body.value.maxConcurrentTasks;
+        this.deps.scheduler.slotsFreed();
+        return;
+      case "ping":
+        this.send({ case: "pong", value: create(PongSchema, { nonce: body.value.nonce }) });
+        return;
+      case "pong":
+        return;
+      case undefined:
+        this.operationError(message.requestId, GatewayError.invalid("body", "is required"));
+        return;
+      default:
+        void this.operate(message.requestId, body);
+    }
+  }
+
+  private async hello(h: Hello): Promise<void> {
+    const { options, engine, limits } = this.deps;
+    this.workerId = v.identifier(h.workerId, "hello.worker_id");
+    this.instanceId = v.identifier(h.instanceId, "hello.instance_id");
+    this.namespace = v.namespaceOf(h.namespace, "hello.namespace");
+    if (h.lanes.length === 0) throw GatewayError.invalid("hello.lanes", "at least one lane is required");
+    if (h.lanes.length > 64) throw GatewayError.invalid("hello.lanes", "at most 64 lanes");
+    this.lanes = [...new Set(h.lanes.map((l, i) => v.lane(l, `hello.lanes[${i}]`)))];
+    this.capabilities = v.capabilities(h.capabilities, "hello.capabilities");
+    this.capabilityKey = this.capabilities.join(",");
+    if (h.maxConcurrentTasks < 1 || h.maxConcurrentTasks > 10_000) throw GatewayError.invalid("hello.max_concurrent_tasks", "must be in [1, 10000]");
+    if (h.heldLeases.length > 10_000) throw GatewayError.invalid("hello.held_leases", "at most 10000 entries");
+    const held = h.heldLeases.map((f, i) => v.fence(f, `hello.held_leases[${i}]`, limits));
+    v.maxBytes(h.sdk, "hello.sdk", 128);
+    this.capacity = h.maxConcurrentTasks;
+
+    const claimant = { sessionId: this.id, workerId: this.workerId, workerInstanceId: this.instanceId };
+    const adoptions = await Promise.all(
+      held.map((fence) =>
+        engine.adopt(fence, claimant, options.leaseTtlMs).catch((err: unknown): RenewResult => {
+          const ge = GatewayError.from(err);
+          return { executionId: fence.executionId, renewed: false, leaseExpiresAtMs: 0, reason: ge.reason === "NOT_FOUND" ? "NOT_FOUND" : "STALE_LEASE" };
+        }),
+      ),
+    );
+    if (this._state !== "awaiting_hello") return; // closed while adopting
+    held.forEach((fence, i) => {
+      if (adoptions[i]?.renewed) {
+        this.tasks.set(fence.leaseId, { fence, acked: true });
+        this.deps.registry.holdLease(fence.leaseId, this);
+      }
+    });
+    this.transition("active");
+    this.deps.registry.add(this);
+    this.send({
+      case: "welcome",
+      value: create(WelcomeSchema, {
+        sessionId: this.id,
+        gatewayId: options.gatewayId,
+        leaseTtlMs: BigInt(options.leaseTtlMs),
+        heartbeatIntervalMs: BigInt(options.heartbeatIntervalMs),
+        keepaliveIntervalMs: BigInt(options.keepaliveIntervalMs),
+        maxMessageBytes: options.maxMessageBytes,
+        maxPayloadBytes: options.maxPayloadBytes,
+        partitions: create(PartitionConfigSchema, { executionPartitions: engine.partitions }),
+        adoptions: adoptions.map((a) =>
+          create(AdoptionResultSchema, {
+            executionId: a.executionId,
+            adopted: a.renewed,
+            leaseExpiresAtMs: BigInt(Math.max(0, a.leaseExpiresAtMs)),
+            ...(a.renewed ? {} : { error: detailOf(new GatewayError(a.reason ?? "STALE_LEASE", `lease not adopted: ${a.reason ?? "STALE_LEASE"}`)) }),
+          }),
+        ),
+      }),
+    });
+    this.startKeepalive();
+    this.deps.scheduler.addSession(this);
+  }
+
+  /** Renews every held lease (one FCALL per partition) and reports each outcome. Rounds never overlap. */
+  private async heartbeat(): Promise<void> {
+    if (this.heartbeatRunning) {
+      this.heartbeatPending = true;
+      return;
+    }
+    this.heartbeatRunning = true;
+    try {
+      do {
+        this.heartbeatPending = false;
+        const held = [...this.tasks.values()].map((t) => t.fence);
+        const results = held.length > 0 ? await this.deps.engine.renew(held, this.id, this.deps.options.leaseTtlMs) : [];
+        let lost = 0;
+        results.forEach((r, i) => {
+          if (!r.renewed && this.dropTask(held[i]!.leaseId)) lost++;
+        });
+        this.send({
+          case: "heartbeatAck",
+          value: create(HeartbeatAckSchema, {
+            leases: results.map((r) =>
+              create(LeaseStatusSchema, {
+                executionId: r.executionId,
+                renewed: r.renewed,
+                leaseExpiresAtMs: BigInt(Math.max(0, r.leaseExpiresAtMs)),
+                reason: r.reason ?? "",
+              }),
+            ),
+          }),
+        });
+        if (lost > 0) this.deps.scheduler.slotsFreed();
+      } while (this.heartbeatPending && this._state !== "closed");
+    } catch (err) {
+      // No ack: the worker counts a missed renewal. The leases stay valid until their TTL.
+      this.log.warn("heartbeat renewal failed", { err: String(err) });
+    } finally {
+      this.heartbeatRunning = false;
+    }
+  }
+
+  private async operate(requestId: string, body: OperationBody): Promise<void> {
+    if (requestId === "" || Buffer.byteLength(requestId) > MAX_REQUEST_ID_BYTES) {
+      this.operationError(requestId, GatewayError.invalid("request_id", `must be 1..${MAX_REQUEST_ID_BYTES} bytes`));
+      return;
+    }
+    const ops = this.deps.ops;
+    const leaseId = body.value.fence?.leaseId ?? "";
+    try {
+      let response: SessionResponse["body"];
+      switch (body.case) {
+        case "renewLease": response = { case: "renewLease", value: await ops.renewLease(body.value, "renew_lease") }; break;
+        case "updateProgress": response = { case: "updateProgress", value: await ops.updateProgress(body.value, "update_progress") }; break;
+        case "complete": response = { case: "complete", value: await ops.complete(body.value, "complete") }; break;
+        case "fail": response = { case: "fail", value: await ops.fail(body.value, "fail") }; break;
+        case "cancel": response = { case: "cancel", value: await ops.cancel(body.value, "cancel") }; break;
+        case "delay": response = { case: "delay", value: await ops.delay(body.value, "delay") }; break;
+      }
+      if (SETTLING.has(body.case)) this.settle(leaseId);
+      this.send(response, requestId);
+    } catch (err) {
+      const ge = GatewayError.from(err);
+      if (ge.reason === Reason.INTERNAL) this.log.error("operation failed", { op: body.case, err: String(err) });
+      if (SETTLING.has(body.case) && DEFINITIVE.has(ge.reason)) this.settle(leaseId);
+      this.operationError(requestId, ge);
+    }
+  }
+
+  private settle(leaseId: string): void {
+    if (this.dropTask(leaseId)) this.deps.scheduler.slotsFreed();
+  }
+
+  private dropTask(leaseId: string): boolean {
+    if (!this.tasks.delete(leaseId)) return false;
+    this.deps.registry.dropLease(leaseId, this);
+    if (this.tasks.size === 0) this.onSettled?.();
+    return true;
+  }
+
+  private operationError(requestId: string, err: GatewayError): void {
+    this.send({ case: "error", value: create(OperationErrorSchema, { code: statusOf(err), detail: detailOf(err) }) }, requestId);
+  }
+
+  private send(body: SessionResponse["body"], requestId = ""): void {
+    if (this._state === "closed") return;
+    this.lastSentAtMs = Date.now();
+    this.transport.send(create(SessionResponseSchema, { requestId, body }));
+  }
+
+  /** Application-level keepalive: Ping when idle; a worker silent for too long is considered dead. */
+  private startKeepalive(): void {
+    const { keepaliveIntervalMs, heartbeatIntervalMs } = this.deps.options;
+    const silenceLimitMs = Math.max(3 * heartbeatIntervalMs, 2 * keepaliveIntervalMs);
+    const check = (): void => {
+      const now = Date.now();
+      if (now - this.lastReceivedAtMs > silenceLimitMs) {
+        this.fatal(new GatewayError(Reason.UNAVAILABLE, `no message from the worker for ${silenceLimitMs} ms`));
+        return;
+      }
+      if (now - this.lastSentAtMs >= keepaliveIntervalMs) this.send({ case: "ping", value: create(PingSchema, { nonce: ++this.nonce }) });
+    };
+    const iv = setInterval(check, Math.max(50, Math.floor(keepaliveIntervalMs / 3)));
+    iv.unref();
+    this.lifetime.signal.addEventListener("abort", () => clearInterval(iv), { once: true });
+  }
+
+  private timer(ms: number, fn: () => void): void {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    this.lifetime.signal.addEventListener("abort", () => clearTimeout(t), { once: true });
+  }
+
+  private transition(to: SessionState): void {
+    if (!TRANSITIONS[this._state].includes(to)) throw new Error(`illegal session transition ${this._state} -> ${to}`);
+    this._state = to;
+  }
+
+  /** Ends the stream with an error status, then closes. */
+  private fatal(err: GatewayError): void {
+    if (this._state === "closed") return;
+    this.transport.end(err);
+    this.close(err.message);
+  }
+
+  /** Closes the session: unacknowledged tasks go back to the queue at once; acknowledged ones keep their lease for re-adoption. */
+  close(why: string): void {
+    if (this._state === "closed") return;
+    const wasActive = this._state !== "awaiting_hello";
+    this.transition("closed");
+    this.lifetime.abort();
+    if (wasActive) {
+      this.deps.scheduler.removeSession(this);
+      this.deps.registry.remove(this);
+    }
+    for (const [leaseId, held] of this.tasks) {
+      this.deps.registry.dropLease(leaseId, this);
+      if (!held.acked) {
+        this.deps.engine.release(held.fence).catch((err: unknown) => this.log.warn("release of unacknowledged task failed", { err: String(err) }));
+      }
+    }
+    this.tasks.clear();
+    this.onSettled?.();
+    if (!this.transport.signal.aborted) this.transport.end();
+    this.log.info("session closed", { why, worker: this.workerId, instance: this.instanceId });
+  }
+}

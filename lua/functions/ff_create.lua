@@ -1,0 +1,81 @@
+--[[ ff_create — creates one execution (waiting, or delayed when delay_until is in the future).
+KEYS: [1] partition prefix `ff:{p:N}:`, [2] record key `ff:{p:N}:e:U` (U = the new uuid).
+ARGV: [1] namespace, [2] lane, [3] kind, [4] input (bytes), [5] priority (-1000..1000),
+  [6] delay_until (Unix ms, 0 = now), [7] deadline (Unix ms, 0 = none), [8] attempt timeout (ms, 0 = none),
+  [9] max_reclaims, [10] required capabilities (sorted CSV), [11] retry max retries,
+  [12] retry backoff (fixed|exponential), [13] retry initial delay (ms), [14] retry max delay (ms),
+  [15] retry multiplier, [16] retry jitter (0..1), [17] retryable categories (CSV, empty = all),
+  [18] idempotency key (empty = none), [19] traceparent, [20] tracestate, [21] tag count T,
+  [22..21+2T] tag name, tag value pairs.
+Reply: {1, "OK", execution id, duplicate (0|1), public state}. With an idempotency key that is
+  already taken (24 h window): the existing id, duplicate = 1, its current state, and no writes.
+Errors: INVALID_ARGUMENT (detail `field`). ]]
+redis.register_function('ff_create', H.wrap(function(keys, args)
+  local prefix, core, u, eid = H.exec_keys(keys)
+  local ns = H.str(args[1], 'namespace')
+  if string.find(ns, '[/:]') then H.invalid('namespace', ns) end
+  local lane = H.str(args[2], 'lane')
+  local kind = H.str(args[3], 'kind', true)
+  local input = H.str(args[4], 'input', true)
+  local prio = H.int(args[5], 'priority', -1000, 1000)
+  local delay_until = H.int(args[6], 'delay_until', 0, H.MAX_INT)
+  local deadline = H.int(args[7], 'deadline', 0, H.MAX_INT)
+  local atimeout = H.int(args[8], 'attempt_timeout_ms', 0, H.MAX_INT)
+  local max_reclaims = H.int(args[9], 'max_reclaims', 0, H.MAX_INT)
+  local caps = H.str(args[10], 'capabilities', true)
+  local rp_max = H.int(args[11], 'retry_max', 0, H.MAX_INT)
+  local rp_kind = H.enum(args[12], 'retry_backoff', { 'fixed', 'exponential' })
+  local rp_init = H.int(args[13], 'retry_initial_delay_ms', 0, H.MAX_INT)
+  local rp_maxd = H.int(args[14], 'retry_max_delay_ms', 0, H.MAX_INT)
+  local rp_mult = H.num(args[15], 'retry_multiplier', 0, 1000000)
+  local rp_jit = H.num(args[16], 'retry_jitter', 0, 1)
+  local rp_cats = H.str(args[17], 'retryable_categories', true)
+  local idem = H.str(args[18], 'idempotency_key', true)
+  local tp = H.str(args[19], 'traceparent', true)
+  local ts = H.str(args[20], 'tracestate', true)
+  local ntags = H.int(args[21], 'tag_count', 0, 100000)
+  H.argc(args, 21 + 2 * ntags)
+  for i = 22, 21 + 2 * ntags do H.str(args[i], 'tag', true) end
+
+  local idem_key = idem ~= '' and H.k_idem(prefix, ns, idem) or nil
+  if idem_key then
+    local existing = redis.call('GET', idem_key)
+    if existing then
+      local ex_u = string.match(existing, ':(.+)$')
+      local pstate = ex_u and redis.call('HGET', H.k_core(prefix, ex_u), 'pstate')
+      if pstate then return { 1, 'OK', existing, 1, pstate } end
+    end
+  end
+
+  local now = H.now()
+  local score = H.s(H.score(prio, now))
+  local delayed = delay_until > now
+  local pstate = delayed and 'delayed' or 'waiting'
+  -- The record first (identity, policy, state vector, attempt/lease/outcome fields), then the rest.
+  local extra = { 'id', eid, 'ns', ns, 'lane', lane, 'kind', kind, 'prio', prio, 'score', score, 'caps', caps,
+    'created', now, 'started', 0, 'ended', 0, 'delay_until', delay_until, 'deadline', deadline,
+    'atimeout', atimeout, 'max_reclaims', max_reclaims, 'rp_max', rp_max, 'rp_kind', rp_kind,
+    'rp_init', rp_init, 'rp_maxd', rp_maxd, 'rp_mult', args[15], 'rp_jit', args[16], 'rp_cats', rp_cats,
+    'tp', tp, 'ts', ts, 'aidx', -1, 'acount', 0, 'aid', '', 'lid', '', 'epoch', 0, 'lexp', 0, 'sess', '',
+    'wid', '', 'winst', '', 'retries', 0, 'reclaims', 0, 'pend', 'initial', 'resumed', 0, 'astarted', 0,
+    'prog_pct', 0, 'prog_msg', '', 'fail_reason', '', 'fail_cat', '', 'cancel_reason', '',
+    'cancelled_by', '', 'has_result', 0 }
+  if delayed then
+    H.sv_delayed(core, 'waiting_for_delay', 'pending_first_attempt', extra)
+  else
+    H.sv_waiting(core, 'pending_first_attempt', extra)
+  end
+  redis.call('SET', core .. ':in', input)
+  if ntags > 0 then
+    redis.call('HSET', core .. ':tags', unpack(args, 22, 21 + 2 * ntags))
+  end
+  redis.call('SADD', H.k_lanes(prefix), H.queue(ns, lane))
+  if delayed then
+    redis.call('ZADD', H.k_delayed(prefix), delay_until, u)
+  else
+    H.to_eligible(prefix, u, ns, lane, score)
+  end
+  if deadline > 0 then redis.call('ZADD', H.k_timeouts(prefix), deadline, u) end
+  if idem_key then redis.call('SET', idem_key, eid, 'PX', H.IDEM_TTL_MS) end
+  return { 1, 'OK', eid, 0, pstate }
+end))

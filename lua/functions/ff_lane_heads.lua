@@ -1,0 +1,24 @@
+--[[ ff_lane_heads (no-writes) — safety-net scan: the eligible head score of every queue with
+eligible work in one partition (SMEMBERS lanes + ZRANGE 0 0 WITHSCORES each).
+KEYS: [1] partition prefix `ff:{p:N}:`.
+ARGV: none.
+Reply: {1, "OK", queue `NS/L`, head score, ...} (queues without eligible work are left out).
+Errors: INVALID_ARGUMENT. ]]
+redis.register_function {
+  function_name = 'ff_lane_heads',
+  flags = { 'no-writes' },
+  callback = H.wrap(function(keys, args)
+    local prefix = H.prefix(keys[1])
+    H.argc(args, 0)
+    local out = { 1, 'OK' }
+    local queues = redis.call('SMEMBERS', H.k_lanes(prefix))
+    for i = 1, #queues do
+      local head = redis.call('ZRANGE', prefix .. 'q:' .. queues[i] .. ':eligible', 0, 0, 'WITHSCORES')
+      if head[2] then
+        out[#out + 1] = queues[i]
+        out[#out + 1] = head[2]
+      end
+    end
+    return out
+  end),
+}

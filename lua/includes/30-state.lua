@@ -1,0 +1,139 @@
+-- State vectors, fencing and index moves shared by the transitions.
+
+-- Writes the whole state vector plus extra field/value pairs in ONE HSET (the record goes first).
+function H.set_state(core, phase, own, elig, block, outcome, astate, pstate, extra)
+  local cmd = { 'HSET', core, 'phase', phase, 'own', own, 'elig', elig, 'block', block,
+    'outcome', outcome, 'astate', astate, 'pstate', pstate }
+  if extra then
+    for i = 1, #extra do cmd[#cmd + 1] = extra[i] end
+  end
+  redis.call(unpack(cmd))
+end
+
+-- Named vectors. Runnable ones take the attempt state (it says what the next claim does).
+function H.sv_waiting(core, astate, extra)
+  H.set_state(core, 'runnable', 'unowned', 'eligible_now', 'waiting_for_worker', 'none', astate, 'waiting', extra)
+end
+function H.sv_delayed(core, block, astate, extra)
+  H.set_state(core, 'runnable', 'unowned', 'delayed', block, 'none', astate, 'delayed', extra)
+end
+-- outcome: success|failed|cancelled|expired; pstate: completed|failed|cancelled|expired.
+function H.sv_terminal(core, outcome, pstate, extra)
+  H.set_state(core, 'terminal', 'unowned', 'not_applicable', 'none', outcome, 'attempt_terminal', pstate, extra)
+end
+
+-- Attempt state of a pending execution from `pend` (why it waits for a new attempt).
+function H.pending_astate(pend)
+  if pend == 'initial' then return 'pending_first_attempt' end
+  return 'pending_retry_attempt'
+end
+
+-- Eligible score: priority band first, then creation time.
+function H.score(prio, created)
+  return (1000 - prio) * H.SCORE_BAND + (created - H.SCORE_EPOCH)
+end
+
+-- Wake event: new eligible work with this score in queue `NS/L`.
+function H.wake(prefix, score, queue)
+  redis.call('SPUBLISH', H.k_events(prefix), 'w|' .. score .. '|' .. queue)
+end
+
+-- ZADD to the queue's eligible zset (score = the record's original `score` string); wake unless
+-- `acc` is given (scanners batch their wakes: lowest score per queue, published by H.wake_flush).
+function H.to_eligible(prefix, u, ns, lane, score, acc)
+  redis.call('ZADD', H.k_eligible(prefix, ns, lane), score, u)
+  local q = H.queue(ns, lane)
+  if acc then
+    local cur = acc[q]
+    if cur == nil or tonumber(score) < tonumber(cur) then acc[q] = score end
+  else
+    H.wake(prefix, score, q)
+  end
+end
+function H.wake_flush(prefix, acc)
+  for q, score in pairs(acc) do H.wake(prefix, score, q) end
+end
+
+-- Timeouts entry of an execution that is not running an attempt: its deadline, or none.
+function H.timeout_idle(prefix, u, deadline)
+  if H.n(deadline) > 0 then
+    redis.call('ZADD', H.k_timeouts(prefix), deadline, u)
+  else
+    redis.call('ZREM', H.k_timeouts(prefix), u)
+  end
+end
+
+-- Removes an execution from every scheduling index (used by terminal transitions).
+function H.unindex(prefix, u, ns, lane)
+  if ns and lane then redis.call('ZREM', H.k_eligible(prefix, ns, lane), u) end
+  redis.call('ZREM', H.k_delayed(prefix), u)
+  redis.call('ZREM', H.k_leases(prefix), u)
+  redis.call('ZREM', H.k_timeouts(prefix), u)
+end
+
+-- Fields read by the fenced transitions (one HMGET).
+H.F = { 'phase', 'own', 'lid', 'epoch', 'aid', 'aidx', 'acount', 'pstate', 'outcome', 'astate', 'pend',
+  'ns', 'lane', 'score', 'deadline', 'atimeout', 'retries', 'reclaims', 'resumed', 'started', 'delay_until',
+  'rp_max', 'rp_kind', 'rp_init', 'rp_maxd', 'rp_mult', 'rp_jit', 'rp_cats', 'max_reclaims', 'sess' }
+
+-- The record's fields as a table (name -> value or false); nil when there is no record.
+function H.load(core)
+  local v = redis.call('HMGET', core, unpack(H.F))
+  if not v[1] then return nil end
+  local r = {}
+  for i = 1, #H.F do r[H.F[i]] = v[i] end
+  return r
+end
+
+-- Fence arguments (lease id, epoch, attempt id) at ARGV[i..i+2].
+function H.fence_args(args, i)
+  return H.str(args[i], 'lease_id'), H.int(args[i + 1], 'lease_epoch', 0, H.MAX_INT), H.str(args[i + 2], 'attempt_id')
+end
+
+-- Checks a fence against a loaded record (nil = no record). Returns nil when it holds the lease,
+-- else an error code and detail pairs. An expired lease that the scanner has not requeued yet
+-- still matches: the fence, not the clock, decides.
+function H.fence_code(r, lid, epoch, aid)
+  if r == nil then return 'NOT_FOUND', {} end
+  local detail = { 'state', r.pstate or '', 'outcome', r.outcome or '', 'epoch', r.epoch or '', 'attempt_id', r.aid or '' }
+  if r.phase ~= 'active' or r.own ~= 'leased' then
+    if H.n(r.epoch) == epoch and r.aid == aid and r.phase == 'runnable' and r.pend == 'reclaim' then
+      return 'LEASE_EXPIRED', detail
+    end
+    return 'EXECUTION_NOT_ACTIVE', detail
+  end
+  if r.lid ~= lid or H.n(r.epoch) ~= epoch or r.aid ~= aid then return 'STALE_LEASE', detail end
+  return nil
+end
+
+-- Same, raising the error.
+function H.fence(r, lid, epoch, aid)
+  local code, detail = H.fence_code(r, lid, epoch, aid)
+  if code then H.raise(code, 'fence rejected: ' .. code, unpack(detail)) end
+end
+
+-- Raises EXECUTION_NOT_ACTIVE describing the record (a terminal outcome raced in).
+function H.not_active(r, why)
+  H.raise('EXECUTION_NOT_ACTIVE', why, 'state', r.pstate or '', 'outcome', r.outcome or '',
+    'epoch', r.epoch or '', 'attempt_id', r.aid or '')
+end
+
+-- True when (epoch, aid) is the record's current attempt.
+function H.same_attempt(r, epoch, aid)
+  return H.n(r.epoch) == epoch and r.aid == aid
+end
+
+-- State of the record's current attempt record (false when none).
+function H.attempt_state(core, r)
+  local idx = H.n(r.aidx)
+  if idx < 0 or r.aidx == false then return false end
+  return redis.call('HGET', H.k_attempt(core, idx), 'state')
+end
+
+-- Ends the current attempt record if it is still open (started or interrupted).
+function H.end_open_attempt(core, r, state, now)
+  local st = H.attempt_state(core, r)
+  if st == 'started' or st == 'interrupted' then
+    redis.call('HSET', H.k_attempt(core, H.n(r.aidx)), 'state', state, 'ended', now)
+  end
+end
