@@ -42,6 +42,22 @@ export interface GatewayOptions {
   readonly scanBatch: number;
   /** Identity of this gateway process. */
   readonly gatewayId: string;
+  /** Largest output frame: type + payload + correlation id + encoded metadata, in bytes. */
+  readonly maxFrameBytes: number;
+  /** Durable frame streams: most frames per attempt (an append beyond is refused, nothing is dropped). */
+  readonly maxStreamFrames: number;
+  /** Durable frame streams: most frame bytes per attempt. */
+  readonly maxStreamBytes: number;
+  /** Summary frame streams: largest summary document, in bytes. */
+  readonly maxSummaryBytes: number;
+  /** Most concurrent TailStream calls on this gateway; beyond it RESOURCE_EXHAUSTED. */
+  readonly maxTails: number;
+  /** A tail with nothing to send for this long gets an empty keepalive message, in ms. */
+  readonly tailKeepaliveMs: number;
+  /** A tail on a stream that has no frame yet re-checks whether its attempt ended this often, in ms. */
+  readonly tailRecheckMs: number;
+  /** Longest XREAD BLOCK of a partition's tail reader before it re-issues, in ms. */
+  readonly tailBlockMs: number;
 }
 
 export const DEFAULTS: GatewayOptions = Object.freeze({
@@ -66,6 +82,14 @@ export const DEFAULTS: GatewayOptions = Object.freeze({
   timeoutScanIntervalMs: 250,
   scanBatch: 200,
   gatewayId: "",
+  maxFrameBytes: 64 * 1024,
+  maxStreamFrames: 100_000,
+  maxStreamBytes: 256 * 1024 * 1024,
+  maxSummaryBytes: 1024 * 1024,
+  maxTails: 1000,
+  tailKeepaliveMs: 15_000,
+  tailRecheckMs: 1_000,
+  tailBlockMs: 5_000,
 });
 
 /** Compiles options: defaults filled, values checked, object frozen. */
@@ -75,6 +99,8 @@ export function compileOptions(partial: Partial<GatewayOptions> = {}): GatewayOp
     "partitions", "leaseTtlMs", "heartbeatIntervalMs", "keepaliveIntervalMs", "http2PingIntervalMs", "http2PingTimeoutMs",
     "maxMessageBytes", "maxPayloadBytes", "claimBatchMax", "safetyScanIntervalMs", "leaseScanIntervalMs",
     "delayedScanIntervalMs", "timeoutScanIntervalMs", "scanBatch",
+    "maxFrameBytes", "maxStreamFrames", "maxStreamBytes", "maxSummaryBytes", "maxTails", "tailKeepaliveMs",
+    "tailRecheckMs", "tailBlockMs",
   ];
   for (const k of positive) {
     const v = o[k];
@@ -85,6 +111,7 @@ export function compileOptions(partial: Partial<GatewayOptions> = {}): GatewayOp
   }
   if (o.partitions > 4096) throw new Error(`option partitions must be <= 4096, got ${o.partitions}`);
   if (o.maxPayloadBytes >= o.maxMessageBytes) throw new Error("option maxPayloadBytes must be below maxMessageBytes");
+  if (o.maxFrameBytes >= o.maxMessageBytes) throw new Error("option maxFrameBytes must be below maxMessageBytes");
   if (o.heartbeatIntervalMs * 2 > o.leaseTtlMs) throw new Error("option heartbeatIntervalMs must be at most half of leaseTtlMs");
   return Object.freeze({ ...o, dataDir: resolve(o.dataDir), gatewayId: o.gatewayId || `gw-${randomUUID().slice(0, 8)}` });
 }
@@ -114,6 +141,9 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Ga
     drainGraceMs: int("FLOWFABRIC_DRAIN_GRACE_MS"),
     maxPayloadBytes: int("FLOWFABRIC_MAX_PAYLOAD_BYTES"),
     maxMessageBytes: int("FLOWFABRIC_MAX_MESSAGE_BYTES"),
+    maxFrameBytes: int("FLOWFABRIC_MAX_FRAME_BYTES"),
+    maxStreamFrames: int("FLOWFABRIC_MAX_STREAM_FRAMES"),
+    maxTails: int("FLOWFABRIC_MAX_TAILS"),
   };
   return stripUndefined(out) as Partial<GatewayOptions>;
 }

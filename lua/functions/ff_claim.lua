@@ -9,6 +9,7 @@ ARGV: [1] namespace, [2] lane, [3] count (1..1000), [4] claimant capabilities (s
   ("+inf" or a number), [6] session id, [7] worker id, [8] worker instance id, [9] lease ttl (ms),
   [10..9+count] lease ids (one per possible grant), [10+count..9+2*count] attempt ids.
 Reply: {1, "OK", head score after the claim (string) or nil, unmatched remain (0|1), grant count G,
+(last element: the head's member uuid, or nil)
   then per grant: execution id, lease id, lease epoch, attempt id, attempt index, resumed (0|1),
   input (bytes), kind, lane, namespace, priority, retry count, lease expiry (Unix ms),
   created (Unix ms), deadline (Unix ms, 0 = none), traceparent, tracestate, tag count T,
@@ -113,5 +114,6 @@ redis.register_function('ff_claim', H.wrap(function(keys, args)
   out[3] = head[2] or false
   out[4] = unmatched
   out[5] = granted
+  out[#out + 1] = head[1] or false
   return out
 end))

@@ -1,7 +1,7 @@
 --[[ ff_complete — terminal success of the running attempt (fenced), with an optional result.
 Replay reconciliation: when the record is already terminal and (epoch, attempt id) are its current
 ones, a success replies reconciled = 1; any other outcome is EXECUTION_NOT_ACTIVE with detail
-(state, outcome, epoch, attempt_id) saying what raced in.
+(state, outcome, epoch, attempt_id) saying what raced in. An open frame stream closes (completed).
 KEYS: [1] partition prefix `ff:{p:N}:`, [2] record key.
 ARGV: [1] lease id, [2] lease epoch, [3] attempt id, [4] has result (0|1), [5] result (bytes; "" when none).
 Reply: {1, "OK", reconciled (0|1)}.
@@ -22,6 +22,7 @@ redis.register_function('ff_complete', H.wrap(function(keys, args)
   H.sv_terminal(core, 'success', 'completed', { 'ended', now, 'lid', '', 'lexp', 0, 'has_result', has_result })
   if has_result == 1 then redis.call('SET', core .. ':out', result) end
   redis.call('HSET', H.k_attempt(core, H.n(r.aidx)), 'state', 'ended_success', 'ended', now)
+  H.close_frames(core, r, 'completed', now)
   redis.call('ZREM', H.k_leases(prefix), u)
   redis.call('ZREM', H.k_timeouts(prefix), u)
   return { 1, 'OK', 0 }

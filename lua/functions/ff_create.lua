@@ -6,7 +6,8 @@ ARGV: [1] namespace, [2] lane, [3] kind, [4] input (bytes), [5] priority (-1000.
   [12] retry backoff (fixed|exponential), [13] retry initial delay (ms), [14] retry max delay (ms),
   [15] retry multiplier, [16] retry jitter (0..1), [17] retryable categories (CSV, empty = all),
   [18] idempotency key (empty = none), [19] traceparent, [20] tracestate, [21] tag count T,
-  [22..21+2T] tag name, tag value pairs.
+  [22..21+2T] tag name, tag value pairs, [22+2T] frame stream mode (durable|summary|best_effort),
+  [23+2T] best-effort stream TTL (ms, 1..2^53-1).
 Reply: {1, "OK", execution id, duplicate (0|1), public state}. With an idempotency key that is
   already taken (24 h window): the existing id, duplicate = 1, its current state, and no writes.
 Errors: INVALID_ARGUMENT (detail `field`). ]]
@@ -34,8 +35,10 @@ redis.register_function('ff_create', H.wrap(function(keys, args)
   local tp = H.str(args[19], 'traceparent', true)
   local ts = H.str(args[20], 'tracestate', true)
   local ntags = H.int(args[21], 'tag_count', 0, 100000)
-  H.argc(args, 21 + 2 * ntags)
+  H.argc(args, 23 + 2 * ntags)
   for i = 22, 21 + 2 * ntags do H.str(args[i], 'tag', true) end
+  local smode = H.enum(args[22 + 2 * ntags], 'stream_mode', H.FRAME_MODES)
+  local sttl = H.int(args[23 + 2 * ntags], 'stream_ttl_ms', 1, H.MAX_INT)
 
   local idem_key = idem ~= '' and H.k_idem(prefix, ns, idem) or nil
   if idem_key then
@@ -59,7 +62,7 @@ redis.register_function('ff_create', H.wrap(function(keys, args)
     'tp', tp, 'ts', ts, 'aidx', -1, 'acount', 0, 'aid', '', 'lid', '', 'epoch', 0, 'lexp', 0, 'sess', '',
     'wid', '', 'winst', '', 'retries', 0, 'reclaims', 0, 'pend', 'initial', 'resumed', 0, 'astarted', 0,
     'prog_pct', 0, 'prog_msg', '', 'fail_reason', '', 'fail_cat', '', 'cancel_reason', '',
-    'cancelled_by', '', 'has_result', 0 }
+    'cancelled_by', '', 'has_result', 0, 'smode', smode, 'sttl', sttl, 'fopen', '' }
   if delayed then
     H.sv_delayed(core, 'waiting_for_delay', 'pending_first_attempt', extra)
   else

@@ -5,7 +5,8 @@ max_reclaims, terminal failed (fail_reason "lease expired; reclaim cap reached",
 "lease_expired", attempt ended_failure); else reclaims+1, the attempt record becomes `reclaimed`,
 and the execution goes back to eligible with its ORIGINAL score (pend = reclaim: the next claim
 starts a new attempt of type reclaim), with one wake per queue. The record keeps its epoch and
-attempt id, so the old holder's fence gets LEASE_EXPIRED. Stale entries (not leased, or renewed
+attempt id, so the old holder's fence gets LEASE_EXPIRED. An open frame stream of the attempt closes
+(lease_lost; failed at the reclaim cap). Stale entries (not leased, or renewed
 meanwhile) are removed or re-scored.
 KEYS: [1] partition prefix `ff:{p:N}:`.
 ARGV: [1] batch (1..10000).
@@ -24,7 +25,7 @@ redis.register_function('ff_expire_leases', H.wrap(function(keys, args)
     local u = due[i]
     local core = H.k_core(prefix, u)
     local v = redis.call('HMGET', core, 'phase', 'own', 'lid', 'lexp', 'aidx', 'reclaims', 'max_reclaims',
-      'ns', 'lane', 'score', 'deadline')
+      'ns', 'lane', 'score', 'deadline', 'fopen')
     if v[1] ~= 'active' or v[2] ~= 'leased' then
       redis.call('ZREM', lkey, u)
     elseif H.n(v[4]) > now then
@@ -38,12 +39,14 @@ redis.register_function('ff_expire_leases', H.wrap(function(keys, args)
         H.sv_terminal(core, 'failed', 'failed', { 'ended', now, 'lid', '', 'lexp', 0,
           'fail_reason', why, 'fail_cat', 'lease_expired' })
         redis.call('HSET', akey, 'state', 'ended_failure', 'ended', now, 'fail_reason', why, 'fail_cat', 'lease_expired')
+        H.close_frames(core, { fopen = v[12] }, 'failed', now)
         redis.call('ZREM', lkey, u)
         redis.call('ZREM', H.k_timeouts(prefix), u)
       else
         H.sv_waiting(core, 'pending_retry_attempt', { 'reclaims', reclaims + 1, 'pend', 'reclaim', 'lid', '',
           'lexp', 0, 'astarted', 0, 'resumed', 0 })
         redis.call('HSET', akey, 'state', 'reclaimed', 'ended', now)
+        H.close_frames(core, { fopen = v[12] }, 'lease_lost', now)
         redis.call('ZREM', lkey, u)
         H.timeout_idle(prefix, u, v[11])
         H.to_eligible(prefix, u, v[8], v[9], v[10], wakes)

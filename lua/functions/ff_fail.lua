@@ -5,6 +5,7 @@ delay = fixed ? initial : min(initial * multiplier^retries, max delay), scaled b
 (straight to eligible when the delay is 0). Otherwise terminal failed. The attempt ends
 ended_failure. The record keeps epoch and attempt id until the next claim, so a replay after a lost
 reply (same epoch + attempt id, attempt ended_failure) is reconciled with the outcome that committed.
+An open frame stream of the attempt closes (failed, or retry_scheduled).
 KEYS: [1] partition prefix `ff:{p:N}:`, [2] record key.
 ARGV: [1] lease id, [2] lease epoch, [3] attempt id, [4] reason, [5] category, [6] jitter sample in [0,1).
 Reply: {1, "OK", outcome (retry_scheduled|failed), retry at (Unix ms, 0 when failed), retry count,
@@ -39,6 +40,7 @@ redis.register_function('ff_fail', H.wrap(function(keys, args)
   if not retryable then
     H.sv_terminal(core, 'failed', 'failed', { 'ended', now, 'lid', '', 'lexp', 0, 'fail_reason', reason, 'fail_cat', cat })
     redis.call('HSET', akey, 'state', 'ended_failure', 'ended', now, 'fail_reason', reason, 'fail_cat', cat)
+    H.close_frames(core, r, 'failed', now)
     redis.call('ZREM', H.k_leases(prefix), u)
     redis.call('ZREM', H.k_timeouts(prefix), u)
     return { 1, 'OK', 'failed', 0, retries, 0 }
@@ -60,6 +62,7 @@ redis.register_function('ff_fail', H.wrap(function(keys, args)
     H.sv_waiting(core, 'pending_retry_attempt', extra)
   end
   redis.call('HSET', akey, 'state', 'ended_failure', 'ended', now, 'fail_reason', reason, 'fail_cat', cat)
+  H.close_frames(core, r, 'retry_scheduled', now)
   redis.call('ZREM', H.k_leases(prefix), u)
   H.timeout_idle(prefix, u, r.deadline)
   if delay > 0 then

@@ -2,7 +2,7 @@
 eligible work in one partition (SMEMBERS lanes + ZRANGE 0 0 WITHSCORES each).
 KEYS: [1] partition prefix `ff:{p:N}:`.
 ARGV: none.
-Reply: {1, "OK", queue `NS/L`, head score, ...} (queues without eligible work are left out).
+Reply: {1, "OK", queue `NS/L`, head score, head member uuid, ...} (queues without eligible work are left out).
 Errors: INVALID_ARGUMENT. ]]
 redis.register_function {
   function_name = 'ff_lane_heads',
@@ -17,6 +17,7 @@ redis.register_function {
       if head[2] then
         out[#out + 1] = queues[i]
         out[#out + 1] = head[2]
+        out[#out + 1] = head[1]
       end
     end
     return out

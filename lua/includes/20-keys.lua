@@ -37,3 +37,6 @@ function H.k_events(prefix) return prefix .. 'events' end
 function H.k_idem(prefix, ns, key) return prefix .. 'idem:' .. ns .. ':' .. key end
 -- Execution id "N:U" from a prefix and a uuid.
 function H.eid(prefix, u) return string.match(prefix, '{p:(%d+)}') .. ':' .. u end
+-- Output frames of attempt `idx` (lua/includes/40-frames.lua): the stream and its meta hash.
+function H.k_frames(core, idx) return core .. ':a:' .. idx .. ':frames' end
+function H.k_frames_meta(core, idx) return core .. ':a:' .. idx .. ':frames:meta' end

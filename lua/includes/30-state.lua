@@ -33,9 +33,10 @@ function H.score(prio, created)
   return (1000 - prio) * H.SCORE_BAND + (created - H.SCORE_EPOCH)
 end
 
--- Wake event: new eligible work with this score in queue `NS/L`.
-function H.wake(prefix, score, queue)
-  redis.call('SPUBLISH', H.k_events(prefix), 'w|' .. score .. '|' .. queue)
+-- Wake event: new eligible work at position (score, member u) in queue `NS/L`. The member
+-- breaks score ties (time-ordered uuids keep FIFO within a millisecond).
+function H.wake(prefix, score, u, queue)
+  redis.call('SPUBLISH', H.k_events(prefix), 'w|' .. score .. '|' .. u .. '|' .. queue)
 end
 
 -- ZADD to the queue's eligible zset (score = the record's original `score` string); wake unless
@@ -45,13 +46,15 @@ function H.to_eligible(prefix, u, ns, lane, score, acc)
   local q = H.queue(ns, lane)
   if acc then
     local cur = acc[q]
-    if cur == nil or tonumber(score) < tonumber(cur) then acc[q] = score end
+    if cur == nil or tonumber(score) < tonumber(cur[1]) or (tonumber(score) == tonumber(cur[1]) and u < cur[2]) then
+      acc[q] = { score, u }
+    end
   else
-    H.wake(prefix, score, q)
+    H.wake(prefix, score, u, q)
   end
 end
 function H.wake_flush(prefix, acc)
-  for q, score in pairs(acc) do H.wake(prefix, score, q) end
+  for q, pos in pairs(acc) do H.wake(prefix, pos[1], pos[2], q) end
 end
 
 -- Timeouts entry of an execution that is not running an attempt: its deadline, or none.

@@ -42,11 +42,11 @@ describe("ff_claim", () => {
     expect(await fx.redis.zscore(k.eligible(base.namespace, "default"), uuid)).toBeNull();
     // head is the remaining one
     const rest = await record(fx, ids[1]!);
-    expect(out.headScore).toBe(Number(rest.score));
+    expect(out.head).toEqual({ score: Number(rest.score), member: ids[1]!.split(":")[1] });
     expect(out.unmatchedRemain).toBe(false);
     const last = await fx.backend.claim(claimReq(base, 0));
     expect(last.grants.map((x) => x.kind)).toEqual(["second"]);
-    expect(last.headScore).toBeNull();
+    expect(last.head).toBeNull();
   });
 
   test("input bytes round-trip exactly through the grant (all 256 values, invalid UTF-8)", async () => {
@@ -61,7 +61,7 @@ describe("ff_claim", () => {
 
   test("empty queue: no grants, null head", async () => {
     const out = await fx.backend.claim(claimReq(spec(), 1));
-    expect(out).toEqual({ grants: [], headScore: null, unmatchedRemain: false });
+    expect(out).toEqual({ grants: [], head: null, unmatchedRemain: false });
   });
 
   test("capabilities: skips executions the claimant cannot serve and reports them", async () => {
@@ -74,7 +74,7 @@ describe("ff_claim", () => {
     const out = await fx.backend.claim(claimReq(base, 0, { capabilities: ["cpu", "x"] }));
     expect(out.grants.map((g) => g.kind)).toEqual(["plain"]);
     expect(out.unmatchedRemain).toBe(true);
-    expect(out.headScore).not.toBeNull();
+    expect(out.head).not.toBeNull();
     const gpu = await fx.backend.claim(claimReq(base, 0, { capabilities: ["gpu", "x"] }));
     expect(gpu.grants.map((g) => g.kind)).toEqual(["gpu", "gpu-x"]);
     expect(gpu.unmatchedRemain).toBe(false);
@@ -88,7 +88,7 @@ describe("ff_claim", () => {
     expect(other.grants).toHaveLength(0);
     const out = await fx.backend.claim(claimReq(base, 2, { maxScore: highScore }));
     expect(out.grants.map((g) => g.fence.executionId)).toEqual([high]);
-    expect(out.headScore).toBe(Number((await record(fx, low!)).score));
+    expect(out.head?.score).toBe(Number((await record(fx, low!)).score));
   });
 
   test("one call grants many (count), skipping stale index entries", async () => {

@@ -83,7 +83,7 @@ describe("Cluster mode", () => {
         partition: p, namespace: s.namespace, lane: s.lane, count: 100, capabilities: [], maxScore: Infinity,
         claimant: { sessionId: "s", workerId: "w", workerInstanceId: "i" }, leaseTtlMs: 30_000,
       });
-      expect(out.headScore).toBeNull();
+      expect(out.head).toBeNull();
       grants.push(...out.grants);
     }
     expect(grants).toHaveLength(240);

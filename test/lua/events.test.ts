@@ -17,10 +17,10 @@ describe("events (sharded pub/sub on every partition)", () => {
     for (let p = 0; p < 4; p++) ids.push(...await createInPartition(fx, p, [s]));
     for (const [p, id] of ids.entries()) {
       const score = Number((await record(fx, id)).score);
-      for (let i = 0; i < 200 && !events.some((e) => e.type === "wake" && e.partition === p && e.score === score); i++) {
+      for (let i = 0; i < 200 && !events.some((e) => e.type === "wake" && e.partition === p && e.position.score === score && e.position.member === id.split(":")[1]); i++) {
         await new Promise((r) => setTimeout(r, 5));
       }
-      expect(events).toContainEqual({ type: "wake", partition: p, namespace: s.namespace, lane: "lane|with|bars", score });
+      expect(events).toContainEqual({ type: "wake", partition: p, namespace: s.namespace, lane: "lane|with|bars", position: { score, member: id.split(":")[1] } });
     }
   });
 
@@ -39,13 +39,14 @@ describe("events (sharded pub/sub on every partition)", () => {
 describe("parseEvent", () => {
   const ch = "ff:{p:3}:events";
   test("decodes the three event kinds; reasons may contain '|'", () => {
-    expect(parseEvent(ch, "w|123|ns/l")).toEqual({ type: "wake", partition: 3, namespace: "ns", lane: "l", score: 123 });
+    expect(parseEvent(ch, "w|123|m-1|ns/l")).toEqual({ type: "wake", partition: 3, namespace: "ns", lane: "l", position: { score: 123, member: "m-1" } });
     expect(parseEvent(ch, "c|3:u|lid|alice|a|b")).toEqual({ type: "cancel", executionId: "3:u", leaseId: "lid", by: "alice", reason: "a|b" });
     expect(parseEvent(ch, "l|3:u|lid|LEASE_EXPIRED")).toEqual({ type: "lost", executionId: "3:u", leaseId: "lid", reason: "LEASE_EXPIRED" });
   });
   test("malformed -> null", () => {
-    expect(parseEvent("other", "w|1|a/b")).toBeNull();
-    expect(parseEvent(ch, "w|1|nolane")).toBeNull();
+    expect(parseEvent("other", "w|1|m|a/b")).toBeNull();
+    expect(parseEvent(ch, "w|1|m|nolane")).toBeNull();
+    expect(parseEvent(ch, "w|1|a/b")).toBeNull();
     expect(parseEvent(ch, "x|1|2")).toBeNull();
     expect(parseEvent(ch, "c|only")).toBeNull();
   });

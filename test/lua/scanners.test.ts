@@ -42,7 +42,7 @@ describe("ff_expire_leases", () => {
     expect(await fx.redis.zscore(k.leases(), uuid)).toBeNull();
     const lost = await waitFor(() => events.find((e) => e.type === "lost" && e.executionId === a.id));
     expect(lost).toEqual({ type: "lost", executionId: a.id, leaseId: a.grant.fence.leaseId, reason: "LEASE_EXPIRED" });
-    const wake = await waitFor(() => events.find((e) => e.type === "wake" && e.namespace === a.spec.namespace && e.score === Number(before.score)));
+    const wake = await waitFor(() => events.find((e) => e.type === "wake" && e.namespace === a.spec.namespace && e.position.score === Number(before.score)));
     expect(wake).toMatchObject({ partition: a.partition, lane: a.spec.lane });
     // the old holder is fenced out with LEASE_EXPIRED
     await expectCode(fx.backend.complete(a.grant.fence, undefined), "LEASE_EXPIRED");
@@ -186,8 +186,8 @@ describe("ff_lane_heads", () => {
     const [a] = await createInPartition(fx, 0, [{ ...s1, priority: 3 }]);
     const [b] = await createInPartition(fx, 0, [s2]);
     const heads = await fx.backend.laneHeads(0);
-    expect(heads.get(queueKey(s1.namespace, s1.lane))).toBe(Number((await record(fx, a!)).score));
-    expect(heads.get(queueKey(s2.namespace, "other"))).toBe(Number((await record(fx, b!)).score));
+    expect(heads.get(queueKey(s1.namespace, s1.lane))).toEqual({ score: Number((await record(fx, a!)).score), member: a!.split(":")[1] });
+    expect(heads.get(queueKey(s2.namespace, "other"))).toEqual({ score: Number((await record(fx, b!)).score), member: b!.split(":")[1] });
     await fx.backend.claim(claimReq(s2, 0));
     expect((await fx.backend.laneHeads(0)).has(queueKey(s2.namespace, "other"))).toBe(false);
     expect((await rawCall(fx, "ff_lane_heads", ["x"], [])).slice(0, 2)).toEqual([0, "INVALID_ARGUMENT"]);

@@ -1,6 +1,6 @@
 import type {
   CancelResult, ClaimOutcome, ClaimRequest, ClaimantIdentity, CompleteOutcome, CreateOutcome, CreateSpec,
-  EngineEvent, ExecutionRecord, FailResult, LeaseFence, RenewResult, ResultRecord, ScanResult,
+  EngineEvent, ExecutionRecord, FailResult, LeaseFence, QueuePosition, RenewResult, ResultRecord, ScanResult,
 } from "./types.js";
 
 /**
@@ -44,8 +44,8 @@ export interface EngineBackend {
   promoteDelayed(partition: number, batch: number): Promise<ScanResult>;
   /** Timeout scanner step: expire executions past their deadline or attempt timeout. */
   expireTimeouts(partition: number, batch: number): Promise<ScanResult>;
-  /** Safety-net scan: the eligible head score of each queue with work in the partition, keyed by `queueKey(namespace, lane)`. */
-  laneHeads(partition: number): Promise<Map<string, number>>;
+  /** Safety-net scan: the eligible head position of each queue with work in the partition, keyed by `queueKey(namespace, lane)`. */
+  laneHeads(partition: number): Promise<Map<string, QueuePosition>>;
 
   /** Subscribes to every partition's event channel; resolves once subscribed. */
   subscribe(listener: (event: EngineEvent) => void): Promise<void>;

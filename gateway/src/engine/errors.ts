@@ -12,6 +12,10 @@ export const EngineErrorCode = {
   LEASE_EXPIRED: "LEASE_EXPIRED",
   /** The execution is not active (terminal, delayed, waiting...); detail says its state. */
   EXECUTION_NOT_ACTIVE: "EXECUTION_NOT_ACTIVE",
+  /** The attempt's output frame stream is closed (detail close_reason). */
+  STREAM_CLOSED: "STREAM_CLOSED",
+  /** A size or length cap was hit (detail: limit = its name, max, value). */
+  LIMIT_EXCEEDED: "LIMIT_EXCEEDED",
   /** A bad argument reached the engine (should have been caught by validation). */
   INVALID_ARGUMENT: "INVALID_ARGUMENT",
   /** The stored partition layout differs from the configured one. */

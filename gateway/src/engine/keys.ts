@@ -68,6 +68,10 @@ export class PartitionKeys {
   result(uuid: string): string { return `${this.prefix}e:${uuid}:out`; }
   /** Tags (hash). */
   tags(uuid: string): string { return `${this.prefix}e:${uuid}:tags`; }
+  /** Output frames of one attempt (stream; entry id = cursor). Opened by the first append. */
+  frames(uuid: string, attemptIndex: number): string { return `${this.prefix}e:${uuid}:a:${attemptIndex}:frames`; }
+  /** State of one attempt's frame stream (hash: mode, counts, closed + reason, summary document). */
+  framesMeta(uuid: string, attemptIndex: number): string { return `${this.prefix}e:${uuid}:a:${attemptIndex}:frames:meta`; }
   /** Eligible executions of one namespace's lane (zset, score = eligibleScore). */
   eligible(namespace: string, lane: string): string { return `${this.prefix}q:${queueKey(namespace, lane)}:eligible`; }
   /** Queues (`queueKey(namespace, lane)`) that ever had work in this partition (set). */

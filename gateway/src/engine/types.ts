@@ -50,6 +50,10 @@ export interface CreateSpec {
   readonly maxReclaims: number;
   readonly traceparent: string;
   readonly tracestate: string;
+  /** How the execution's output frame streams are kept; default "durable". */
+  readonly streamMode?: StreamMode;
+  /** Best-effort mode: a stream expires this long after its last append, in ms; default 60000. */
+  readonly streamTtlMs?: number;
 }
 
 export interface CreateOutcome {
@@ -99,10 +103,19 @@ export interface Grant {
   readonly tracestate: string;
 }
 
+/**
+ * A place in a queue's eligible order: score first, then the member uuid (time-ordered), so
+ * executions created in the same millisecond keep their creation order.
+ */
+export interface QueuePosition {
+  readonly score: number;
+  readonly member: string;
+}
+
 export interface ClaimOutcome {
   readonly grants: Grant[];
-  /** Eligible score of the lane's head in this partition after the claim; null when empty. */
-  readonly headScore: number | null;
+  /** Position of the queue's head in this partition after the claim; null when empty. */
+  readonly head: QueuePosition | null;
   /** True when eligible executions remain that this claimant's capabilities cannot serve. */
   readonly unmatchedRemain: boolean;
 }
@@ -175,6 +188,8 @@ export interface ExecutionRecord {
   readonly hasResult: boolean;
   readonly traceparent: string;
   readonly tracestate: string;
+  /** How the execution's output frame streams are kept. */
+  readonly streamMode: StreamMode;
 }
 
 export interface ResultRecord {
@@ -188,7 +203,7 @@ export interface ResultRecord {
 /** Events published by the Lua library on a partition's event channel. */
 export type EngineEvent =
   /** New eligible work on (partition, lane) with the given eligible score. */
-  | { readonly type: "wake"; readonly partition: number; readonly namespace: string; readonly lane: string; readonly score: number }
+  | { readonly type: "wake"; readonly partition: number; readonly namespace: string; readonly lane: string; readonly position: QueuePosition }
   /** A leased execution was cancelled: the holder must be told. */
   | { readonly type: "cancel"; readonly executionId: string; readonly leaseId: string; readonly reason: string; readonly by: string }
   /** A lease was lost (expired, reclaimed, expired by deadline): the holder must be told. */
@@ -201,3 +216,110 @@ export interface ScanResult {
   /** True when the batch was full (more may be due). */
   readonly more: boolean;
 }
+
+/**
+ * Output frames (docs/streams.md): one stream per attempt. "durable" keeps every frame (an append
+ * past the length cap is refused); "summary" folds JSON Merge Patch frames into a versioned document
+ * and keeps a short tail; "best_effort" trims to a rate-based cap and expires after a TTL unless a
+ * durable frame arrives.
+ */
+export type StreamMode = "durable" | "summary" | "best_effort";
+
+/** Why a frame stream closed (the attempt ended, or its lease was lost). */
+export type StreamCloseReason = "completed" | "failed" | "retry_scheduled" | "cancelled" | "expired" | "lease_lost";
+
+/** One frame to append. */
+export interface FrameSpec {
+  /** Open set, e.g. "token", "log", "progress"; 1..64 bytes. */
+  readonly frameType: string;
+  readonly payload: Uint8Array;
+  /** Empty = none. */
+  readonly correlationId: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Best-effort mode: makes the stream permanent. */
+  readonly durable: boolean;
+}
+
+/** Size limits enforced by the append (in the Lua function, atomically). */
+export interface FrameLimits {
+  /** Type + payload + correlation id + encoded metadata, in bytes. */
+  readonly maxFrameBytes: number;
+  /** Durable mode: frames per attempt stream. */
+  readonly maxStreamFrames: number;
+  /** Durable mode: frame bytes per attempt stream. */
+  readonly maxStreamBytes: number;
+  /** Summary mode: size of the summary document, in bytes. */
+  readonly maxSummaryBytes: number;
+}
+
+export interface AppendFrameOutcome {
+  /** Stream entry id "ms-seq": the frame's cursor. */
+  readonly entryId: string;
+  /** Frames appended to this attempt's stream so far (= this frame's sequence number). */
+  readonly frameCount: number;
+  /** Summary mode: the document version after this frame; 0 otherwise. */
+  readonly summaryVersion: number;
+}
+
+/** A stored frame. */
+export interface FrameRecord {
+  readonly kind: "frame";
+  readonly entryId: string;
+  /** 1-based position in the attempt's stream (gaps show trimmed frames). */
+  readonly seq: number;
+  readonly frameType: string;
+  readonly payload: Uint8Array;
+  readonly correlationId: string;
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Server time of the append (the entry id's time part), Unix ms. */
+  readonly timestampMs: number;
+  readonly summaryVersion: number;
+  readonly durable: boolean;
+}
+
+/** The close entry: always the stream's last entry. */
+export interface FrameClose {
+  readonly kind: "close";
+  readonly entryId: string;
+  readonly reason: StreamCloseReason;
+  /** Unix ms. */
+  readonly timestampMs: number;
+}
+
+export type FrameEntry = FrameRecord | FrameClose;
+
+export interface FrameReadRequest {
+  readonly executionId: string;
+  readonly attemptIndex: number;
+  /** Exclusive cursor; "" = from the start. */
+  readonly afterId: string;
+  /** Inclusive upper bound; "" = the end. */
+  readonly toId: string;
+  /** 1..10000. */
+  readonly count: number;
+}
+
+/** A range of one attempt's frame stream, with the stream's state. */
+export interface FrameRead {
+  readonly mode: StreamMode;
+  readonly entries: FrameEntry[];
+  /** Set once the stream is closed (entries after the cursor may remain). */
+  readonly closed: { readonly reason: StreamCloseReason; readonly closedAtMs: number } | null;
+  /** Frames appended to the stream. */
+  readonly frameCount: number;
+  /** Summary mode: the document (JSON text), null before the first frame. */
+  readonly summary: Uint8Array | null;
+  readonly summaryVersion: number;
+}
+
+/** A live registration on an attempt's frame stream (see EngineBackend.watchFrames). */
+export interface FrameWatch {
+  /** Stops watching. */
+  close(): void;
+}
+
+/**
+ * Called with entries read live: `entries` are exactly the stream entries after `afterId` (in
+ * order, contiguous, at most the reader's batch); the watcher keeps reading after the last one.
+ */
+export type FrameWatchListener = (afterId: string, entries: FrameEntry[]) => void;

@@ -24,8 +24,9 @@ import {
 } from "./fcall/scanners.js";
 import { PartitionKeys, idempotencyPartition, parseExecutionId } from "./keys.js";
 import { loadLibrary } from "./lua-library.js";
+import { uuid7 } from "./uuid7.js";
 import { ensurePartitionConfig } from "./partition-config.js";
-import type {
+import type { QueuePosition,
   CancelResult, ClaimOutcome, ClaimRequest, ClaimantIdentity, CompleteOutcome, CreateOutcome, CreateSpec,
   EngineEvent, ExecutionRecord, FailResult, LeaseFence, RenewResult, ResultRecord, ScanResult,
 } from "./types.js";
@@ -128,7 +129,7 @@ export class ValkeyBackend implements EngineBackend {
   async create(specs: readonly CreateSpec[]): Promise<CreateOutcome[]> {
     // One FCALL per spec, all issued before awaiting (autopipelined).
     return Promise.all(specs.map(async (spec) =>
-      decodeCreate(await this.fcall(FN_CREATE, buildCreate(this.partitionFor(spec), randomUUID(), spec)))));
+      decodeCreate(await this.fcall(FN_CREATE, buildCreate(this.partitionFor(spec), uuid7(), spec)))));
   }
 
   async claim(req: ClaimRequest): Promise<ClaimOutcome> {
@@ -219,7 +220,7 @@ export class ValkeyBackend implements EngineBackend {
     return this.scan(FN_EXPIRE_TIMEOUTS, partition, batch);
   }
 
-  async laneHeads(partition: number): Promise<Map<string, number>> {
+  async laneHeads(partition: number): Promise<Map<string, QueuePosition>> {
     return decodeLaneHeads(await this.fcall(FN_LANE_HEADS, buildLaneHeads(partition), { ro: true }));
   }
 
@@ -251,11 +252,14 @@ export function parseEvent(channel: string, message: string): EngineEvent | null
   const m = EVENT_CHANNEL.exec(channel);
   if (!m) return null;
   const [type, ...rest] = message.split("|");
-  if (type === "w" && rest.length >= 2) {
-    const queue = rest.slice(1).join("|");
+  if (type === "w" && rest.length >= 3) {
+    const queue = rest.slice(2).join("|");
     const slash = queue.indexOf("/");
     if (slash < 0) return null;
-    return { type: "wake", partition: Number(m[1]), score: Number(rest[0]), namespace: queue.slice(0, slash), lane: queue.slice(slash + 1) };
+    return {
+      type: "wake", partition: Number(m[1]), position: { score: Number(rest[0]), member: rest[1]! },
+      namespace: queue.slice(0, slash), lane: queue.slice(slash + 1),
+    };
   }
   if (type === "c" && rest.length >= 4) {
     return { type: "cancel", executionId: rest[0]!, leaseId: rest[1]!, by: rest[2]!, reason: rest.slice(3).join("|") };

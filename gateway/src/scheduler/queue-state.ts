@@ -1,3 +1,4 @@
+import type { QueuePosition } from "../engine/types.js";
 import type { WorkerSession } from "../sessions/worker-session.js";
 
 /**
@@ -7,32 +8,30 @@ import type { WorkerSession } from "../sessions/worker-session.js";
  * safety-net scan; it is a hint, never the truth — claims are atomic in Valkey.
  */
 export class QueueState {
-  /** partition -> eligible score of its head (lowest = next in line). */
-  readonly heads = new Map<number, number>();
+  /** partition -> position of its head (lowest = next in line). */
+  readonly heads = new Map<number, QueuePosition>();
   readonly sessions = new Set<WorkerSession>();
-  /** partition -> lowest score woken while a claim on it was in flight (Infinity: none). */
-  readonly inflight = new Map<number, number>();
+  /** partition -> lowest position woken while a claim on it was in flight (null: none). */
+  readonly inflight = new Map<number, QueuePosition | null>();
   /** partition -> capability keys that found only unmatched work there (cleared by a wake). */
   readonly unmatched = new Map<number, Set<string>>();
 
   constructor(readonly namespace: string, readonly lane: string) {}
 
-  wake(partition: number, score: number): void {
-    const known = this.heads.get(partition);
-    if (known === undefined || score < known) this.heads.set(partition, score);
-    const pending = this.inflight.get(partition);
-    if (pending !== undefined && score < pending) this.inflight.set(partition, score);
+  wake(partition: number, position: QueuePosition): void {
+    this.heads.set(partition, earliest(this.heads.get(partition), position)!);
+    if (this.inflight.has(partition)) this.inflight.set(partition, earliest(this.inflight.get(partition) ?? undefined, position)!);
     this.unmatched.delete(partition);
   }
 
   /** Records a claim reply: the partition's new head (null: empty), merged with wakes seen meanwhile. */
-  settle(partition: number, headScore: number | null, capsKey: string, unmatchedRemain: boolean, granted: number): void {
-    const woken = this.inflight.get(partition) ?? Infinity;
+  settle(partition: number, head: QueuePosition | null, capsKey: string, unmatchedRemain: boolean, granted: number): void {
+    const woken = this.inflight.get(partition) ?? null;
     this.inflight.delete(partition);
-    const head = Math.min(headScore ?? Infinity, woken);
-    if (head === Infinity) this.heads.delete(partition);
-    else this.heads.set(partition, head);
-    if (unmatchedRemain && granted === 0 && woken === Infinity) {
+    const next = earliest(head ?? undefined, woken ?? undefined);
+    if (next === undefined) this.heads.delete(partition);
+    else this.heads.set(partition, next);
+    if (unmatchedRemain && granted === 0 && woken === null) {
       let set = this.unmatched.get(partition);
       if (!set) this.unmatched.set(partition, (set = new Set()));
       set.add(capsKey);
@@ -46,22 +45,33 @@ export class QueueState {
    */
   pick(capsKey: string, band: number): { partition: number; maxScore: number } | null {
     let bestIdle: number | null = null;
-    let bestIdleScore = Infinity;
-    let otherBest = Infinity; // best head among the other candidates (idle or busy)
-    for (const [p, score] of this.heads) {
+    let bestIdlePos: QueuePosition | undefined;
+    let otherBest = Infinity; // best head score among the other candidates (idle or busy)
+    for (const [p, pos] of this.heads) {
       if (this.unmatched.get(p)?.has(capsKey)) continue;
-      if (!this.inflight.has(p) && score < bestIdleScore) {
-        otherBest = Math.min(otherBest, bestIdleScore);
+      if (!this.inflight.has(p) && (bestIdlePos === undefined || before(pos, bestIdlePos))) {
+        if (bestIdlePos) otherBest = Math.min(otherBest, bestIdlePos.score);
         bestIdle = p;
-        bestIdleScore = score;
+        bestIdlePos = pos;
       } else {
-        otherBest = Math.min(otherBest, score);
+        otherBest = Math.min(otherBest, pos.score);
       }
     }
-    if (bestIdle === null) return null;
-    const bound = Math.max(bestIdleScore, otherBest);
+    if (bestIdle === null || !bestIdlePos) return null;
+    const bound = Math.max(bestIdlePos.score, otherBest);
     return { partition: bestIdle, maxScore: bound === Infinity ? Infinity : bandEnd(bound, band) };
   }
+}
+
+/** True when a comes before b in eligible order (score, then member). */
+export function before(a: QueuePosition, b: QueuePosition): boolean {
+  return a.score < b.score || (a.score === b.score && a.member < b.member);
+}
+
+function earliest(a: QueuePosition | undefined, b: QueuePosition | undefined): QueuePosition | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return before(b, a) ? b : a;
 }
 
 /** Highest score in the same priority band as `score` (bands are `band` wide). */

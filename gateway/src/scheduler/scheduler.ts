@@ -84,7 +84,7 @@ export class Scheduler {
     if (event.type !== "wake") return;
     const q = this.queues.get(queueKey(event.namespace, event.lane));
     if (!q) return;
-    q.wake(event.partition, event.score);
+    q.wake(event.partition, event.position);
     this.kick();
   }
 
@@ -118,7 +118,7 @@ export class Scheduler {
       if (!target) return;
       const count = Math.min(free, this.options.claimBatchMax);
       const reservations = reserve(group, count);
-      q.inflight.set(target.partition, Infinity);
+      q.inflight.set(target.partition, null);
       const leader = group[0]!;
       this.engine
         .claim({
@@ -132,7 +132,7 @@ export class Scheduler {
           leaseTtlMs: this.options.leaseTtlMs,
         })
         .then((out) => {
-          q.settle(target.partition, out.headScore, capsKey, out.unmatchedRemain, out.grants.length);
+          q.settle(target.partition, out.head, capsKey, out.unmatchedRemain, out.grants.length);
           this.distribute(out.grants, reservations);
           this.kick();
         })
@@ -177,11 +177,9 @@ export class Scheduler {
       const key = queueKey(q.namespace, q.lane);
       for (const { p, heads } of scans) {
         if (q.inflight.has(p)) continue;
-        const score = heads.get(key);
-        if (score === undefined) q.heads.delete(p);
-        else {
-          q.heads.set(p, score);
-        }
+        const head = heads.get(key);
+        if (head === undefined) q.heads.delete(p);
+        else q.heads.set(p, head);
       }
       q.unmatched.clear();
     }

@@ -48,6 +48,11 @@ interface HeldTask {
   readonly fence: LeaseFence;
   /** The worker confirmed it has the task; unacknowledged tasks are requeued when the session dies. */
   acked: boolean;
+  /**
+   * A complete/fail/cancel/delay for it is in flight: its slot is already free (the handler is
+   * done), but the lease is still held and renewed until the operation resolves.
+   */
+  settling: boolean;
 }
 
 type OperationCase = "renewLease" | "updateProgress" | "complete" | "fail" | "cancel" | "delay";
@@ -72,6 +77,8 @@ export class WorkerSession {
   instanceId = "";
   private capacity = 0;
   private reserved = 0;
+  /** Held tasks that occupy a slot (not settling). */
+  private busy = 0;
   private readonly tasks = new Map<string, HeldTask>();
   private readonly lifetime = new AbortController();
   private lastSentAtMs = Date.now();
@@ -96,7 +103,7 @@ export class WorkerSession {
 
   /** Slots the scheduler may fill now. */
   get freeSlots(): number {
-    return this._state === "active" ? Math.max(0, this.capacity - this.tasks.size - this.reserved) : 0;
+    return this._state === "active" ? Math.max(0, this.capacity - this.busy - this.reserved) : 0;
   }
   reserve(n: number): void { this.reserved += n; }
   unreserve(n: number): void { this.reserved = Math.max(0, this.reserved - n); }
@@ -105,8 +112,7 @@ export class WorkerSession {
   push(grants: readonly Grant[]): boolean {
     if (this._state !== "active") return false;
     for (const g of grants) {
-      this.tasks.set(g.fence.leaseId, { fence: g.fence, acked: false });
-      this.deps.registry.holdLease(g.fence.leaseId, this);
+      this.hold(g.fence, false);
     }
     this.send({ case: "tasks", value: create(TaskPushSchema, { tasks: grants.map(task) }) });
     return true;
@@ -216,10 +222,7 @@ export class WorkerSession {
     );
     if (this._state !== "awaiting_hello") return; // closed while adopting
     held.forEach((fence, i) => {
-      if (adoptions[i]?.renewed) {
-        this.tasks.set(fence.leaseId, { fence, acked: true });
-        this.deps.registry.holdLease(fence.leaseId, this);
-      }
+      if (adoptions[i]?.renewed) this.hold(fence, true);
     });
     this.transition("active");
     this.deps.registry.add(this);
@@ -267,9 +270,10 @@ export class WorkerSession {
         this.send({
           case: "heartbeatAck",
           value: create(HeartbeatAckSchema, {
-            leases: results.map((r) =>
+            leases: results.map((r, i) =>
               create(LeaseStatusSchema, {
                 executionId: r.executionId,
+                leaseId: held[i]!.leaseId,
                 renewed: r.renewed,
                 leaseExpiresAtMs: BigInt(Math.max(0, r.leaseExpiresAtMs)),
                 reason: r.reason ?? "",
@@ -294,6 +298,9 @@ export class WorkerSession {
     }
     const ops = this.deps.ops;
     const leaseId = body.value.fence?.leaseId ?? "";
+    // The handler is done with a settling task: its slot is free now, so the next claim is
+    // pipelined with this operation instead of waiting for it (one Redis round trip per cycle).
+    if (SETTLING.has(body.case)) this.markSettling(leaseId);
     try {
       let response: SessionResponse["body"];
       switch (body.case) {
@@ -318,8 +325,27 @@ export class WorkerSession {
     if (this.dropTask(leaseId)) this.deps.scheduler.slotsFreed();
   }
 
+  private hold(fence: LeaseFence, acked: boolean): void {
+    this.tasks.set(fence.leaseId, { fence, acked, settling: false });
+    this.busy++;
+    this.deps.registry.holdLease(fence.leaseId, this);
+  }
+
+  private markSettling(leaseId: string): void {
+    const held = this.tasks.get(leaseId);
+    if (!held || held.settling) return;
+    held.settling = true;
+    held.acked = true; // a worker settling a task certainly has it
+    this.busy--;
+    this.deps.scheduler.slotsFreed();
+  }
+
+  /** Forgets a task; true when it was held. */
   private dropTask(leaseId: string): boolean {
-    if (!this.tasks.delete(leaseId)) return false;
+    const held = this.tasks.get(leaseId);
+    if (!held) return false;
+    this.tasks.delete(leaseId);
+    if (!held.settling) this.busy--;
     this.deps.registry.dropLease(leaseId, this);
     if (this.tasks.size === 0) this.onSettled?.();
     return true;
@@ -387,6 +413,7 @@ export class WorkerSession {
       }
     }
     this.tasks.clear();
+    this.busy = 0;
     this.onSettled?.();
     if (!this.transport.signal.aborted) this.transport.end();
     this.log.info("session closed", { why, worker: this.workerId, instance: this.instanceId });

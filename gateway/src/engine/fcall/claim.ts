@@ -49,6 +49,8 @@ export function decodeClaim(reply: unknown): ClaimOutcome {
     });
     i += GRANT_FIELDS + 2 * ntags;
   }
-  return { grants, headScore: head === null || head === undefined ? null : num(head), unmatchedRemain: num(r[3]) === 1 };
+  const member = r[r.length - 1];
+  const headPosition = head === null || head === undefined || member === null || member === undefined ? null : { score: num(head), member: str(member) };
+  return { grants, head: headPosition, unmatchedRemain: num(r[3]) === 1 };
 }
 

@@ -21,6 +21,8 @@ const STATUS: Readonly<Record<string, EngineErrorCode>> = {
   LEASE_EXPIRED: EngineErrorCode.LEASE_EXPIRED,
   EXECUTION_NOT_ACTIVE: EngineErrorCode.EXECUTION_NOT_ACTIVE,
   INVALID_ARGUMENT: EngineErrorCode.INVALID_ARGUMENT,
+  STREAM_CLOSED: EngineErrorCode.STREAM_CLOSED,
+  LIMIT_EXCEEDED: EngineErrorCode.LIMIT_EXCEEDED,
 };
 
 /** Text of a reply item (Buffers decode as UTF-8; nil -> ""). */

@@ -6,6 +6,8 @@ import { int, num, ok, str, type FcallArgs } from "./common.js";
 export const FN_CREATE = "ff_create";
 /** Used when a spec says maxReclaims = 0. */
 export const DEFAULT_MAX_RECLAIMS = 10;
+/** Best-effort frame stream TTL when a spec gives none, in ms. */
+export const DEFAULT_STREAM_TTL_MS = 60_000;
 
 export function buildCreate(partition: number, uuid: string, spec: CreateSpec): FcallArgs {
   const keys = new PartitionKeys(partition);
@@ -19,6 +21,7 @@ export function buildCreate(partition: number, uuid: string, spec: CreateSpec): 
     r.retryableCategories.join(","), spec.idempotencyKey, spec.traceparent, spec.tracestate, String(tags.length),
   ];
   for (const [k, v] of tags) argv.push(k, v);
+  argv.push(spec.streamMode ?? "durable", int(spec.streamTtlMs ?? DEFAULT_STREAM_TTL_MS));
   return { keys: [keys.prefix, keys.core(uuid)], argv };
 }
 

@@ -1,5 +1,5 @@
 /** ff_describe (FCALL_RO): the execution record snapshot. */
-import type { ExecutionRecord, PublicStateName } from "../types.js";
+import type { ExecutionRecord, PublicStateName, StreamMode } from "../types.js";
 import { arr, executionKeys, ok, pairs, type FcallArgs } from "./common.js";
 
 export const FN_DESCRIBE = "ff_describe";
@@ -51,5 +51,6 @@ export function decodeDescribe(reply: unknown): ExecutionRecord {
     hasResult: s("has_result") === "1",
     traceparent: s("tp"),
     tracestate: s("ts"),
+    streamMode: (s("smode") || "durable") as StreamMode,
   };
 }

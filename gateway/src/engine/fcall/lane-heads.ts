@@ -1,5 +1,6 @@
-/** ff_lane_heads (FCALL_RO): eligible head score of every lane with work in one partition. */
+/** ff_lane_heads (FCALL_RO): eligible head position of every queue with work in one partition. */
 import { PartitionKeys } from "../keys.js";
+import type { QueuePosition } from "../types.js";
 import { num, ok, str, type FcallArgs } from "./common.js";
 
 export const FN_LANE_HEADS = "ff_lane_heads";
@@ -8,9 +9,9 @@ export function buildLaneHeads(partition: number): FcallArgs {
   return { keys: [new PartitionKeys(partition).prefix], argv: [] };
 }
 
-export function decodeLaneHeads(reply: unknown): Map<string, number> {
+export function decodeLaneHeads(reply: unknown): Map<string, QueuePosition> {
   const r = ok(reply, FN_LANE_HEADS);
-  const out = new Map<string, number>();
-  for (let i = 2; i + 1 < r.length; i += 2) out.set(str(r[i]), num(r[i + 1]));
+  const out = new Map<string, QueuePosition>();
+  for (let i = 2; i + 2 < r.length; i += 3) out.set(str(r[i]), { score: num(r[i + 1]), member: str(r[i + 2]) });
   return out;
 }

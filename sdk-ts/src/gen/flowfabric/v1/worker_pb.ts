@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flowfabric/v1/worker.proto.
  */
 export const file_flowfabric_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("ChpmbG93ZmFicmljL3YxL3dvcmtlci5wcm90bxINZmxvd2ZhYnJpYy52MSLkBAoOU2Vzc2lvblJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIlCgVoZWxsbxgCIAEoCzIULmZsb3dmYWJyaWMudjEuSGVsbG9IABItCgloZWFydGJlYXQYAyABKAsyGC5mbG93ZmFicmljLnYxLkhlYXJ0YmVhdEgAEiUKA2FjaxgEIAEoCzIWLmZsb3dmYWJyaWMudjEuVGFza0Fja0gAEicKBmNyZWRpdBgFIAEoCzIVLmZsb3dmYWJyaWMudjEuQ3JlZGl0SAASIwoEcGluZxgGIAEoCzITLmZsb3dmYWJyaWMudjEuUGluZ0gAEiMKBHBvbmcYByABKAsyEy5mbG93ZmFicmljLnYxLlBvbmdIABI3CgtyZW5ld19sZWFzZRgKIAEoCzIgLmZsb3dmYWJyaWMudjEuUmVuZXdMZWFzZVJlcXVlc3RIABI/Cg91cGRhdGVfcHJvZ3Jlc3MYCyABKAsyJC5mbG93ZmFicmljLnYxLlVwZGF0ZVByb2dyZXNzUmVxdWVzdEgAEjYKCGNvbXBsZXRlGAwgASgLMiIuZmxvd2ZhYnJpYy52MS5Db21wbGV0ZVRhc2tSZXF1ZXN0SAASLgoEZmFpbBgNIAEoCzIeLmZsb3dmYWJyaWMudjEuRmFpbFRhc2tSZXF1ZXN0SAASMgoGY2FuY2VsGA4gASgLMiAuZmxvd2ZhYnJpYy52MS5DYW5jZWxUYXNrUmVxdWVzdEgAEjAKBWRlbGF5GA8gASgLMh8uZmxvd2ZhYnJpYy52MS5EZWxheVRhc2tSZXF1ZXN0SABCBgoEYm9keSKTBgoPU2Vzc2lvblJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSKQoHd2VsY29tZRgCIAEoCzIWLmZsb3dmYWJyaWMudjEuV2VsY29tZUgAEigKBXRhc2tzGAMgASgLMhcuZmxvd2ZhYnJpYy52MS5UYXNrUHVzaEgAEjQKDWhlYXJ0YmVhdF9hY2sYBCABKAsyGy5mbG93ZmFicmljLnYxLkhlYXJ0YmVhdEFja0gAEi4KCmxlYXNlX2xvc3QYBSABKAsyGC5mbG93ZmFicmljLnYxLkxlYXNlTG9zdEgAEjoKEGNhbmNlbF9yZXF1ZXN0ZWQYBiABKAsyHi5mbG93ZmFicmljLnYxLkNhbmNlbFJlcXVlc3RlZEgAEiUKBWRyYWluGAcgASgLMhQuZmxvd2ZhYnJpYy52MS5EcmFpbkgAEiMKBHBpbmcYCCABKAsyEy5mbG93ZmFicmljLnYxLlBpbmdIABIjCgRwb25nGAkgASgLMhMuZmxvd2ZhYnJpYy52MS5Qb25nSAASLgoFZXJyb3IYCiABKAsyHS5mbG93ZmFicmljLnYxLk9wZXJhdGlvbkVycm9ySAASOAoLcmVuZXdfbGVhc2UYCyABKAsyIS5mbG93ZmFicmljLnYxLlJlbmV3TGVhc2VSZXNwb25zZUgAEkAKD3VwZGF0ZV9wcm9ncmVzcxgMIAEoCzIlLmZsb3dmYWJyaWMudjEuVXBkYXRlUHJvZ3Jlc3NSZXNwb25zZUgAEjcKCGNvbXBsZXRlGA0gASgLMiMuZmxvd2ZhYnJpYy52MS5Db21wbGV0ZVRhc2tSZXNwb25zZUgAEi8KBGZhaWwYDiABKAsyHy5mbG93ZmFicmljLnYxLkZhaWxUYXNrUmVzcG9uc2VIABIzCgZjYW5jZWwYDyABKAsyIS5mbG93ZmFicmljLnYxLkNhbmNlbFRhc2tSZXNwb25zZUgAEjEKBWRlbGF5GBAgASgLMiAuZmxvd2ZhYnJpYy52MS5EZWxheVRhc2tSZXNwb25zZUgAQgYKBGJvZHkivQEKBUhlbGxvEhEKCXdvcmtlcl9pZBgBIAEoCRITCgtpbnN0YW5jZV9pZBgCIAEoCRIRCgluYW1lc3BhY2UYAyABKAkSDQoFbGFuZXMYBCADKAkSFAoMY2FwYWJpbGl0aWVzGAUgAygJEhwKFG1heF9jb25jdXJyZW50X3Rhc2tzGAYgASgNEikKC2hlbGRfbGVhc2VzGAcgAygLMhQuZmxvd2ZhYnJpYy52MS5GZW5jZRILCgNzZGsYCCABKAkioQIKB1dlbGNvbWUSEgoKc2Vzc2lvbl9pZBgBIAEoCRISCgpnYXRld2F5X2lkGAIgASgJEhQKDGxlYXNlX3R0bF9tcxgDIAEoBBIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYBCABKAQSHQoVa2VlcGFsaXZlX2ludGVydmFsX21zGAUgASgEEhkKEW1heF9tZXNzYWdlX2J5dGVzGAYgASgNEhkKEW1heF9wYXlsb2FkX2J5dGVzGAcgASgNEjIKCnBhcnRpdGlvbnMYCCABKAsyHi5mbG93ZmFicmljLnYxLlBhcnRpdGlvbkNvbmZpZxIwCglhZG9wdGlvbnMYCSADKAsyHS5mbG93ZmFicmljLnYxLkFkb3B0aW9uUmVzdWx0In8KDkFkb3B0aW9uUmVzdWx0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIPCgdhZG9wdGVkGAIgASgIEhsKE2xlYXNlX2V4cGlyZXNfYXRfbXMYAyABKAQSKQoFZXJyb3IYBCABKAsyGi5mbG93ZmFicmljLnYxLkVycm9yRGV0YWlsIh8KCUhlYXJ0YmVhdBISCgpzZW50X2F0X21zGAEgASgEIjoKDEhlYXJ0YmVhdEFjaxIqCgZsZWFzZXMYASADKAsyGi5mbG93ZmFicmljLnYxLkxlYXNlU3RhdHVzImEKC0xlYXNlU3RhdHVzEhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIPCgdyZW5ld2VkGAIgASgIEhsKE2xlYXNlX2V4cGlyZXNfYXRfbXMYAyABKAQSDgoGcmVhc29uGAQgASgJIi4KCFRhc2tQdXNoEiIKBXRhc2tzGAEgAygLMhMuZmxvd2ZhYnJpYy52MS5UYXNrIocDCgRUYXNrEiMKBWZlbmNlGAEgASgLMhQuZmxvd2ZhYnJpYy52MS5GZW5jZRIVCg1hdHRlbXB0X2luZGV4GAIgASgNEg0KBWlucHV0GAMgASgMEgwKBGtpbmQYBCABKAkSDAoEbGFuZRgFIAEoCRIRCgluYW1lc3BhY2UYBiABKAkSKwoEdGFncxgHIAMoCzIdLmZsb3dmYWJyaWMudjEuVGFzay5UYWdzRW50cnkSEAoIcHJpb3JpdHkYCCABKAUSDwoHcmVzdW1lZBgJIAEoCBITCgtyZXRyeV9jb3VudBgKIAEoDRIbChNsZWFzZV9leHBpcmVzX2F0X21zGAsgASgEEhUKDWNyZWF0ZWRfYXRfbXMYDCABKAQSFgoOZGVhZGxpbmVfYXRfbXMYDSABKAQSEwoLdHJhY2VwYXJlbnQYDiABKAkSEgoKdHJhY2VzdGF0ZRgPIAEoCRorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIcCgdUYXNrQWNrEhEKCWxlYXNlX2lkcxgBIAMoCSImCgZDcmVkaXQSHAoUbWF4X2NvbmN1cnJlbnRfdGFza3MYASABKA0iFQoEUGluZxINCgVub25jZRgBIAEoBCIVCgRQb25nEg0KBW5vbmNlGAEgASgEIkMKCUxlYXNlTG9zdBIUCgxleGVjdXRpb25faWQYASABKAkSEAoIbGVhc2VfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIk0KD0NhbmNlbFJlcXVlc3RlZBIUCgxleGVjdXRpb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJEhQKDGNhbmNlbGxlZF9ieRgDIAEoCSIpCgVEcmFpbhIOCgZyZWFzb24YASABKAkSEAoIZ3JhY2VfbXMYAiABKAQiSgoOT3BlcmF0aW9uRXJyb3ISDAoEY29kZRgBIAEoDRIqCgZkZXRhaWwYAiABKAsyGi5mbG93ZmFicmljLnYxLkVycm9yRGV0YWlsIjgKEVJlbmV3TGVhc2VSZXF1ZXN0EiMKBWZlbmNlGAEgASgLMhQuZmxvd2ZhYnJpYy52MS5GZW5jZSIxChJSZW5ld0xlYXNlUmVzcG9uc2USGwoTbGVhc2VfZXhwaXJlc19hdF9tcxgBIAEoBCJeChVVcGRhdGVQcm9ncmVzc1JlcXVlc3QSIwoFZmVuY2UYASABKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlEg8KB3BlcmNlbnQYAiABKAESDwoHbWVzc2FnZRgDIAEoCSIYChZVcGRhdGVQcm9ncmVzc1Jlc3BvbnNlIloKE0NvbXBsZXRlVGFza1JlcXVlc3QSIwoFZmVuY2UYASABKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlEhMKBnJlc3VsdBgCIAEoDEgAiAEBQgkKB19yZXN1bHQiKgoUQ29tcGxldGVUYXNrUmVzcG9uc2USEgoKcmVjb25jaWxlZBgBIAEoCCJYCg9GYWlsVGFza1JlcXVlc3QSIwoFZmVuY2UYASABKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlEg4KBnJlYXNvbhgCIAEoCRIQCghjYXRlZ29yeRgDIAEoCSJ9ChBGYWlsVGFza1Jlc3BvbnNlEisKB291dGNvbWUYASABKA4yGi5mbG93ZmFicmljLnYxLkZhaWxPdXRjb21lEhMKC3JldHJ5X2F0X21zGAIgASgEEhMKC3JldHJ5X2NvdW50GAMgASgNEhIKCnJlY29uY2lsZWQYBCABKAgiSAoRQ2FuY2VsVGFza1JlcXVlc3QSIwoFZmVuY2UYASABKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlEg4KBnJlYXNvbhgCIAEoCSIoChJDYW5jZWxUYXNrUmVzcG9uc2USEgoKcmVjb25jaWxlZBgBIAEoCCJPChBEZWxheVRhc2tSZXF1ZXN0EiMKBWZlbmNlGAEgASgLMhQuZmxvd2ZhYnJpYy52MS5GZW5jZRIWCg5kZWxheV91bnRpbF9tcxgCIAEoBCITChFEZWxheVRhc2tSZXNwb25zZSpmCgtGYWlsT3V0Y29tZRIcChhGQUlMX09VVENPTUVfVU5TUEVDSUZJRUQQABIgChxGQUlMX09VVENPTUVfUkVUUllfU0NIRURVTEVEEAESFwoTRkFJTF9PVVRDT01FX0ZBSUxFRBACMtgECg1Xb3JrZXJTZXJ2aWNlEkwKB1Nlc3Npb24SHS5mbG93ZmFicmljLnYxLlNlc3Npb25SZXF1ZXN0Gh4uZmxvd2ZhYnJpYy52MS5TZXNzaW9uUmVzcG9uc2UoATABElEKClJlbmV3TGVhc2USIC5mbG93ZmFicmljLnYxLlJlbmV3TGVhc2VSZXF1ZXN0GiEuZmxvd2ZhYnJpYy52MS5SZW5ld0xlYXNlUmVzcG9uc2USXQoOVXBkYXRlUHJvZ3Jlc3MSJC5mbG93ZmFicmljLnYxLlVwZGF0ZVByb2dyZXNzUmVxdWVzdBolLmZsb3dmYWJyaWMudjEuVXBkYXRlUHJvZ3Jlc3NSZXNwb25zZRJXCgxDb21wbGV0ZVRhc2sSIi5mbG93ZmFicmljLnYxLkNvbXBsZXRlVGFza1JlcXVlc3QaIy5mbG93ZmFicmljLnYxLkNvbXBsZXRlVGFza1Jlc3BvbnNlEksKCEZhaWxUYXNrEh4uZmxvd2ZhYnJpYy52MS5GYWlsVGFza1JlcXVlc3QaHy5mbG93ZmFicmljLnYxLkZhaWxUYXNrUmVzcG9uc2USUQoKQ2FuY2VsVGFzaxIgLmZsb3dmYWJyaWMudjEuQ2FuY2VsVGFza1JlcXVlc3QaIS5mbG93ZmFicmljLnYxLkNhbmNlbFRhc2tSZXNwb25zZRJOCglEZWxheVRhc2sSHy5mbG93ZmFicmljLnYxLkRlbGF5VGFza1JlcXVlc3QaIC5mbG93ZmFicmljLnYxLkRlbGF5VGFza1Jlc3BvbnNlYgZwcm90bzM", [file_flowfabric_v1_common]);
+  fileDesc("ChpmbG93ZmFicmljL3YxL3dvcmtlci5wcm90bxINZmxvd2ZhYnJpYy52MSKfBQoOU2Vzc2lvblJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIlCgVoZWxsbxgCIAEoCzIULmZsb3dmYWJyaWMudjEuSGVsbG9IABItCgloZWFydGJlYXQYAyABKAsyGC5mbG93ZmFicmljLnYxLkhlYXJ0YmVhdEgAEiUKA2FjaxgEIAEoCzIWLmZsb3dmYWJyaWMudjEuVGFza0Fja0gAEicKBmNyZWRpdBgFIAEoCzIVLmZsb3dmYWJyaWMudjEuQ3JlZGl0SAASIwoEcGluZxgGIAEoCzITLmZsb3dmYWJyaWMudjEuUGluZ0gAEiMKBHBvbmcYByABKAsyEy5mbG93ZmFicmljLnYxLlBvbmdIABI3CgtyZW5ld19sZWFzZRgKIAEoCzIgLmZsb3dmYWJyaWMudjEuUmVuZXdMZWFzZVJlcXVlc3RIABI/Cg91cGRhdGVfcHJvZ3Jlc3MYCyABKAsyJC5mbG93ZmFicmljLnYxLlVwZGF0ZVByb2dyZXNzUmVxdWVzdEgAEjYKCGNvbXBsZXRlGAwgASgLMiIuZmxvd2ZhYnJpYy52MS5Db21wbGV0ZVRhc2tSZXF1ZXN0SAASLgoEZmFpbBgNIAEoCzIeLmZsb3dmYWJyaWMudjEuRmFpbFRhc2tSZXF1ZXN0SAASMgoGY2FuY2VsGA4gASgLMiAuZmxvd2ZhYnJpYy52MS5DYW5jZWxUYXNrUmVxdWVzdEgAEjAKBWRlbGF5GA8gASgLMh8uZmxvd2ZhYnJpYy52MS5EZWxheVRhc2tSZXF1ZXN0SAASOQoMYXBwZW5kX2ZyYW1lGBAgASgLMiEuZmxvd2ZhYnJpYy52MS5BcHBlbmRGcmFtZVJlcXVlc3RIAEIGCgRib2R5Is8GCg9TZXNzaW9uUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIpCgd3ZWxjb21lGAIgASgLMhYuZmxvd2ZhYnJpYy52MS5XZWxjb21lSAASKAoFdGFza3MYAyABKAsyFy5mbG93ZmFicmljLnYxLlRhc2tQdXNoSAASNAoNaGVhcnRiZWF0X2FjaxgEIAEoCzIbLmZsb3dmYWJyaWMudjEuSGVhcnRiZWF0QWNrSAASLgoKbGVhc2VfbG9zdBgFIAEoCzIYLmZsb3dmYWJyaWMudjEuTGVhc2VMb3N0SAASOgoQY2FuY2VsX3JlcXVlc3RlZBgGIAEoCzIeLmZsb3dmYWJyaWMudjEuQ2FuY2VsUmVxdWVzdGVkSAASJQoFZHJhaW4YByABKAsyFC5mbG93ZmFicmljLnYxLkRyYWluSAASIwoEcGluZxgIIAEoCzITLmZsb3dmYWJyaWMudjEuUGluZ0gAEiMKBHBvbmcYCSABKAsyEy5mbG93ZmFicmljLnYxLlBvbmdIABIuCgVlcnJvchgKIAEoCzIdLmZsb3dmYWJyaWMudjEuT3BlcmF0aW9uRXJyb3JIABI4CgtyZW5ld19sZWFzZRgLIAEoCzIhLmZsb3dmYWJyaWMudjEuUmVuZXdMZWFzZVJlc3BvbnNlSAASQAoPdXBkYXRlX3Byb2dyZXNzGAwgASgLMiUuZmxvd2ZhYnJpYy52MS5VcGRhdGVQcm9ncmVzc1Jlc3BvbnNlSAASNwoIY29tcGxldGUYDSABKAsyIy5mbG93ZmFicmljLnYxLkNvbXBsZXRlVGFza1Jlc3BvbnNlSAASLwoEZmFpbBgOIAEoCzIfLmZsb3dmYWJyaWMudjEuRmFpbFRhc2tSZXNwb25zZUgAEjMKBmNhbmNlbBgPIAEoCzIhLmZsb3dmYWJyaWMudjEuQ2FuY2VsVGFza1Jlc3BvbnNlSAASMQoFZGVsYXkYECABKAsyIC5mbG93ZmFicmljLnYxLkRlbGF5VGFza1Jlc3BvbnNlSAASOgoMYXBwZW5kX2ZyYW1lGBEgASgLMiIuZmxvd2ZhYnJpYy52MS5BcHBlbmRGcmFtZVJlc3BvbnNlSABCBgoEYm9keSK9AQoFSGVsbG8SEQoJd29ya2VyX2lkGAEgASgJEhMKC2luc3RhbmNlX2lkGAIgASgJEhEKCW5hbWVzcGFjZRgDIAEoCRINCgVsYW5lcxgEIAMoCRIUCgxjYXBhYmlsaXRpZXMYBSADKAkSHAoUbWF4X2NvbmN1cnJlbnRfdGFza3MYBiABKA0SKQoLaGVsZF9sZWFzZXMYByADKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlEgsKA3NkaxgIIAEoCSKhAgoHV2VsY29tZRISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmdhdGV3YXlfaWQYAiABKAkSFAoMbGVhc2VfdHRsX21zGAMgASgEEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgEIAEoBBIdChVrZWVwYWxpdmVfaW50ZXJ2YWxfbXMYBSABKAQSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYBiABKA0SGQoRbWF4X3BheWxvYWRfYnl0ZXMYByABKA0SMgoKcGFydGl0aW9ucxgIIAEoCzIeLmZsb3dmYWJyaWMudjEuUGFydGl0aW9uQ29uZmlnEjAKCWFkb3B0aW9ucxgJIAMoCzIdLmZsb3dmYWJyaWMudjEuQWRvcHRpb25SZXN1bHQifwoOQWRvcHRpb25SZXN1bHQSFAoMZXhlY3V0aW9uX2lkGAEgASgJEg8KB2Fkb3B0ZWQYAiABKAgSGwoTbGVhc2VfZXhwaXJlc19hdF9tcxgDIAEoBBIpCgVlcnJvchgEIAEoCzIaLmZsb3dmYWJyaWMudjEuRXJyb3JEZXRhaWwiHwoJSGVhcnRiZWF0EhIKCnNlbnRfYXRfbXMYASABKAQiOgoMSGVhcnRiZWF0QWNrEioKBmxlYXNlcxgBIAMoCzIaLmZsb3dmYWJyaWMudjEuTGVhc2VTdGF0dXMicwoLTGVhc2VTdGF0dXMSFAoMZXhlY3V0aW9uX2lkGAEgASgJEg8KB3JlbmV3ZWQYAiABKAgSGwoTbGVhc2VfZXhwaXJlc19hdF9tcxgDIAEoBBIOCgZyZWFzb24YBCABKAkSEAoIbGVhc2VfaWQYBSABKAkiLgoIVGFza1B1c2gSIgoFdGFza3MYASADKAsyEy5mbG93ZmFicmljLnYxLlRhc2sihwMKBFRhc2sSIwoFZmVuY2UYASABKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlEhUKDWF0dGVtcHRfaW5kZXgYAiABKA0SDQoFaW5wdXQYAyABKAwSDAoEa2luZBgEIAEoCRIMCgRsYW5lGAUgASgJEhEKCW5hbWVzcGFjZRgGIAEoCRIrCgR0YWdzGAcgAygLMh0uZmxvd2ZhYnJpYy52MS5UYXNrLlRhZ3NFbnRyeRIQCghwcmlvcml0eRgIIAEoBRIPCgdyZXN1bWVkGAkgASgIEhMKC3JldHJ5X2NvdW50GAogASgNEhsKE2xlYXNlX2V4cGlyZXNfYXRfbXMYCyABKAQSFQoNY3JlYXRlZF9hdF9tcxgMIAEoBBIWCg5kZWFkbGluZV9hdF9tcxgNIAEoBBITCgt0cmFjZXBhcmVudBgOIAEoCRISCgp0cmFjZXN0YXRlGA8gASgJGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhwKB1Rhc2tBY2sSEQoJbGVhc2VfaWRzGAEgAygJIiYKBkNyZWRpdBIcChRtYXhfY29uY3VycmVudF90YXNrcxgBIAEoDSIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIhUKBFBvbmcSDQoFbm9uY2UYASABKAQiQwoJTGVhc2VMb3N0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiTQoPQ2FuY2VsUmVxdWVzdGVkEhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSFAoMY2FuY2VsbGVkX2J5GAMgASgJIikKBURyYWluEg4KBnJlYXNvbhgBIAEoCRIQCghncmFjZV9tcxgCIAEoBCJKCg5PcGVyYXRpb25FcnJvchIMCgRjb2RlGAEgASgNEioKBmRldGFpbBgCIAEoCzIaLmZsb3dmYWJyaWMudjEuRXJyb3JEZXRhaWwiOAoRUmVuZXdMZWFzZVJlcXVlc3QSIwoFZmVuY2UYASABKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlIjEKElJlbmV3TGVhc2VSZXNwb25zZRIbChNsZWFzZV9leHBpcmVzX2F0X21zGAEgASgEIl4KFVVwZGF0ZVByb2dyZXNzUmVxdWVzdBIjCgVmZW5jZRgBIAEoCzIULmZsb3dmYWJyaWMudjEuRmVuY2USDwoHcGVyY2VudBgCIAEoARIPCgdtZXNzYWdlGAMgASgJIhgKFlVwZGF0ZVByb2dyZXNzUmVzcG9uc2UiWgoTQ29tcGxldGVUYXNrUmVxdWVzdBIjCgVmZW5jZRgBIAEoCzIULmZsb3dmYWJyaWMudjEuRmVuY2USEwoGcmVzdWx0GAIgASgMSACIAQFCCQoHX3Jlc3VsdCIqChRDb21wbGV0ZVRhc2tSZXNwb25zZRISCgpyZWNvbmNpbGVkGAEgASgIIlgKD0ZhaWxUYXNrUmVxdWVzdBIjCgVmZW5jZRgBIAEoCzIULmZsb3dmYWJyaWMudjEuRmVuY2USDgoGcmVhc29uGAIgASgJEhAKCGNhdGVnb3J5GAMgASgJIn0KEEZhaWxUYXNrUmVzcG9uc2USKwoHb3V0Y29tZRgBIAEoDjIaLmZsb3dmYWJyaWMudjEuRmFpbE91dGNvbWUSEwoLcmV0cnlfYXRfbXMYAiABKAQSEwoLcmV0cnlfY291bnQYAyABKA0SEgoKcmVjb25jaWxlZBgEIAEoCCJIChFDYW5jZWxUYXNrUmVxdWVzdBIjCgVmZW5jZRgBIAEoCzIULmZsb3dmYWJyaWMudjEuRmVuY2USDgoGcmVhc29uGAIgASgJIigKEkNhbmNlbFRhc2tSZXNwb25zZRISCgpyZWNvbmNpbGVkGAEgASgIIk8KEERlbGF5VGFza1JlcXVlc3QSIwoFZmVuY2UYASABKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlEhYKDmRlbGF5X3VudGlsX21zGAIgASgEIhMKEURlbGF5VGFza1Jlc3BvbnNlIvsBChJBcHBlbmRGcmFtZVJlcXVlc3QSIwoFZmVuY2UYASABKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlEhIKCmZyYW1lX3R5cGUYAiABKAkSDwoHcGF5bG9hZBgDIAEoDBIWCg5jb3JyZWxhdGlvbl9pZBgEIAEoCRJBCghtZXRhZGF0YRgFIAMoCzIvLmZsb3dmYWJyaWMudjEuQXBwZW5kRnJhbWVSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSDwoHZHVyYWJsZRgGIAEoCBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVQoTQXBwZW5kRnJhbWVSZXNwb25zZRIQCghlbnRyeV9pZBgBIAEoCRITCgtmcmFtZV9jb3VudBgCIAEoBBIXCg9zdW1tYXJ5X3ZlcnNpb24YAyABKAQqZgoLRmFpbE91dGNvbWUSHAoYRkFJTF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASIAocRkFJTF9PVVRDT01FX1JFVFJZX1NDSEVEVUxFRBABEhcKE0ZBSUxfT1VUQ09NRV9GQUlMRUQQAjKuBQoNV29ya2VyU2VydmljZRJMCgdTZXNzaW9uEh0uZmxvd2ZhYnJpYy52MS5TZXNzaW9uUmVxdWVzdBoeLmZsb3dmYWJyaWMudjEuU2Vzc2lvblJlc3BvbnNlKAEwARJRCgpSZW5ld0xlYXNlEiAuZmxvd2ZhYnJpYy52MS5SZW5ld0xlYXNlUmVxdWVzdBohLmZsb3dmYWJyaWMudjEuUmVuZXdMZWFzZVJlc3BvbnNlEl0KDlVwZGF0ZVByb2dyZXNzEiQuZmxvd2ZhYnJpYy52MS5VcGRhdGVQcm9ncmVzc1JlcXVlc3QaJS5mbG93ZmFicmljLnYxLlVwZGF0ZVByb2dyZXNzUmVzcG9uc2USVwoMQ29tcGxldGVUYXNrEiIuZmxvd2ZhYnJpYy52MS5Db21wbGV0ZVRhc2tSZXF1ZXN0GiMuZmxvd2ZhYnJpYy52MS5Db21wbGV0ZVRhc2tSZXNwb25zZRJLCghGYWlsVGFzaxIeLmZsb3dmYWJyaWMudjEuRmFpbFRhc2tSZXF1ZXN0Gh8uZmxvd2ZhYnJpYy52MS5GYWlsVGFza1Jlc3BvbnNlElEKCkNhbmNlbFRhc2sSIC5mbG93ZmFicmljLnYxLkNhbmNlbFRhc2tSZXF1ZXN0GiEuZmxvd2ZhYnJpYy52MS5DYW5jZWxUYXNrUmVzcG9uc2USTgoJRGVsYXlUYXNrEh8uZmxvd2ZhYnJpYy52MS5EZWxheVRhc2tSZXF1ZXN0GiAuZmxvd2ZhYnJpYy52MS5EZWxheVRhc2tSZXNwb25zZRJUCgtBcHBlbmRGcmFtZRIhLmZsb3dmYWJyaWMudjEuQXBwZW5kRnJhbWVSZXF1ZXN0GiIuZmxvd2ZhYnJpYy52MS5BcHBlbmRGcmFtZVJlc3BvbnNlYgZwcm90bzM", [file_flowfabric_v1_common]);
 
 /**
  * Worker -> gateway message on the Session stream.
@@ -129,6 +129,14 @@ export type SessionRequest = Message<"flowfabric.v1.SessionRequest"> & {
      */
     value: DelayTaskRequest;
     case: "delay";
+  } | {
+    /**
+     * Output frame append. Appends sent on one stream are stored in the order sent.
+     *
+     * @generated from field: flowfabric.v1.AppendFrameRequest append_frame = 16;
+     */
+    value: AppendFrameRequest;
+    case: "appendFrame";
   } | { case: undefined; value?: undefined };
 };
 
@@ -277,6 +285,14 @@ export type SessionResponse = Message<"flowfabric.v1.SessionResponse"> & {
      */
     value: DelayTaskResponse;
     case: "delay";
+  } | {
+    /**
+     * Frame appended.
+     *
+     * @generated from field: flowfabric.v1.AppendFrameResponse append_frame = 17;
+     */
+    value: AppendFrameResponse;
+    case: "appendFrame";
   } | { case: undefined; value?: undefined };
 };
 
@@ -551,6 +567,13 @@ export type LeaseStatus = Message<"flowfabric.v1.LeaseStatus"> & {
    * @generated from field: string reason = 4;
    */
   reason: string;
+
+  /**
+   * The lease this status is about (an execution may have been pushed again under a newer lease).
+   *
+   * @generated from field: string lease_id = 5;
+   */
+  leaseId: string;
 };
 
 /**
@@ -1223,6 +1246,102 @@ export const DelayTaskResponseSchema: GenMessage<DelayTaskResponse> = /*@__PURE_
   messageDesc(file_flowfabric_v1_worker, 29);
 
 /**
+ * Appends one output frame to the running attempt's frame stream. Rejected with STALE_LEASE,
+ * LEASE_EXPIRED or EXECUTION_NOT_ACTIVE when the fence no longer holds the attempt, STREAM_CLOSED
+ * when the stream is closed, and RESOURCE_EXHAUSTED (reason LIMIT_EXCEEDED, metadata "limit"
+ * naming it) past a size or length cap.
+ *
+ * @generated from message flowfabric.v1.AppendFrameRequest
+ */
+export type AppendFrameRequest = Message<"flowfabric.v1.AppendFrameRequest"> & {
+  /**
+   * The lease fence.
+   *
+   * @generated from field: flowfabric.v1.Fence fence = 1;
+   */
+  fence?: Fence | undefined;
+
+  /**
+   * Frame type, an open set (e.g. "token", "log", "progress", "artifact"), 1..64 bytes of
+   * [A-Za-z0-9._:/-].
+   *
+   * @generated from field: string frame_type = 2;
+   */
+  frameType: string;
+
+  /**
+   * Payload, byte-exact. In SUMMARY mode, a JSON Merge Patch (RFC 7396) applied to the summary
+   * document. Type + payload + correlation id + metadata: at most max_frame_bytes (default 65536).
+   *
+   * @generated from field: bytes payload = 3;
+   */
+  payload: Uint8Array;
+
+  /**
+   * Optional correlation id (e.g. a tool call id), at most 256 bytes; empty means none.
+   *
+   * @generated from field: string correlation_id = 4;
+   */
+  correlationId: string;
+
+  /**
+   * Optional metadata, at most 32 entries; keys 1..64 bytes, values at most 1024 bytes.
+   *
+   * @generated from field: map<string, string> metadata = 5;
+   */
+  metadata: { [key: string]: string };
+
+  /**
+   * BEST_EFFORT mode: makes the attempt's stream permanent (no TTL). Ignored by other modes.
+   *
+   * @generated from field: bool durable = 6;
+   */
+  durable: boolean;
+};
+
+/**
+ * Describes the message flowfabric.v1.AppendFrameRequest.
+ * Use `create(AppendFrameRequestSchema)` to create a new message.
+ */
+export const AppendFrameRequestSchema: GenMessage<AppendFrameRequest> = /*@__PURE__*/
+  messageDesc(file_flowfabric_v1_worker, 30);
+
+/**
+ * The appended frame.
+ *
+ * @generated from message flowfabric.v1.AppendFrameResponse
+ */
+export type AppendFrameResponse = Message<"flowfabric.v1.AppendFrameResponse"> & {
+  /**
+   * Stream entry id ("<ms>-<seq>"): the frame's cursor for StreamService reads and tails.
+   *
+   * @generated from field: string entry_id = 1;
+   */
+  entryId: string;
+
+  /**
+   * Frames appended to this attempt's stream so far; this frame's 1-based sequence number.
+   *
+   * @generated from field: uint64 frame_count = 2;
+   */
+  frameCount: bigint;
+
+  /**
+   * SUMMARY mode: the document version after this frame; 0 in other modes.
+   *
+   * @generated from field: uint64 summary_version = 3;
+   */
+  summaryVersion: bigint;
+};
+
+/**
+ * Describes the message flowfabric.v1.AppendFrameResponse.
+ * Use `create(AppendFrameResponseSchema)` to create a new message.
+ */
+export const AppendFrameResponseSchema: GenMessage<AppendFrameResponse> = /*@__PURE__*/
+  messageDesc(file_flowfabric_v1_worker, 31);
+
+/**
  * What a failure led to.
  *
  * @generated from enum flowfabric.v1.FailOutcome
@@ -1335,6 +1454,17 @@ export const WorkerService: GenService<{
     methodKind: "unary";
     input: typeof DelayTaskRequestSchema;
     output: typeof DelayTaskResponseSchema;
+  },
+  /**
+   * Appends one output frame to the running attempt's frame stream (fenced by the lease).
+   * Read and follow frames with StreamService (stream.proto; docs/streams.md).
+   *
+   * @generated from rpc flowfabric.v1.WorkerService.AppendFrame
+   */
+  appendFrame: {
+    methodKind: "unary";
+    input: typeof AppendFrameRequestSchema;
+    output: typeof AppendFrameResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_flowfabric_v1_worker, 0);

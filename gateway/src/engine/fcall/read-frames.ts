@@ -1,0 +1,64 @@
+/** ff_read_frames (FCALL_RO, Buffer replies): a range of one attempt's frame stream and its state. */
+import type { FrameEntry, FrameRead, FrameReadRequest, StreamCloseReason, StreamMode } from "../types.js";
+import { arr, bytes, executionKeys, int, num, ok, str, type FcallArgs, type Raw } from "./common.js";
+
+export const FN_READ_FRAMES = "ff_read_frames";
+
+export function buildReadFrames(req: FrameReadRequest, partitions: number): FcallArgs {
+  const k = executionKeys(req.executionId, partitions);
+  return { keys: [k.prefix, k.core], argv: [int(req.attemptIndex), req.afterId, req.toId, int(req.count)] };
+}
+
+export function decodeReadFrames(reply: unknown): FrameRead {
+  const r = ok(reply, FN_READ_FRAMES);
+  const closed = num(r[3]) === 1;
+  const summary = r[7];
+  return {
+    mode: str(r[2]) as StreamMode,
+    closed: closed ? { reason: str(r[4]) as StreamCloseReason, closedAtMs: num(r[5]) } : null,
+    frameCount: num(r[6]),
+    summary: summary === null || summary === undefined ? null : bytes(summary),
+    summaryVersion: num(r[8]),
+    entries: decodeEntries(arr(r[9])),
+  };
+}
+
+/** Time part of an entry id "ms-seq". */
+export function entryTimeMs(id: string): number {
+  const dash = id.indexOf("-");
+  return Number(dash < 0 ? id : id.slice(0, dash));
+}
+
+/**
+ * Stream entries as XRANGE/XREAD return them ({{id, {field, value, ...}}, ...}, bulk strings as
+ * Buffers) -> frames and the close entry (lua/includes/40-frames.lua has the field names).
+ */
+export function decodeEntries(items: readonly Raw[]): FrameEntry[] {
+  const out: FrameEntry[] = [];
+  for (const item of items) {
+    const [rawId, rawFields] = arr(item);
+    const entryId = str(rawId);
+    const fields = arr(rawFields ?? []);
+    const f = new Map<string, Raw>();
+    for (let i = 0; i + 1 < fields.length; i += 2) f.set(str(fields[i]), fields[i + 1] ?? null);
+    const timestampMs = entryTimeMs(entryId);
+    if (f.has("x")) {
+      out.push({ kind: "close", entryId, reason: str(f.get("x")) as StreamCloseReason, timestampMs });
+      continue;
+    }
+    const m = str(f.get("m"));
+    out.push({
+      kind: "frame",
+      entryId,
+      seq: num(f.get("n")),
+      frameType: str(f.get("t")),
+      payload: bytes(f.get("p")),
+      correlationId: str(f.get("c")),
+      metadata: m === "" ? {} : (JSON.parse(m) as Record<string, string>),
+      timestampMs,
+      summaryVersion: num(f.get("v")),
+      durable: str(f.get("d")) === "1",
+    });
+  }
+  return out;
+}

@@ -1,0 +1,183 @@
+-- Output frames: one Valkey stream per attempt (`<record>:a:<I>:frames`) and its meta hash
+-- (`<record>:a:<I>:frames:meta`). The record field `fopen` names the attempt whose stream is open:
+-- the first append sets it, the close clears it. Transitions read it with the record (H.F below)
+-- and close only when it is set, so executions that never append a frame pay nothing more.
+--
+-- Stream entries: a frame is {t = type, p = payload, n = sequence (1-based), [c = correlation id],
+-- [m = metadata JSON], [v = summary version], [d = 1 (durable)]}; the close entry is {x = reason},
+-- always the last entry. Meta fields: mode, opened (ms), frames, bytes, last_id, closed (1),
+-- reason, closed_at (ms), close_id; summary: sum (document), sumv, sum_at (ms); best-effort: ttl
+-- (ms), rate (frames/s, EMA), last (ms), persist (1 once a durable frame arrived).
+
+-- The transitions' record read includes `fopen` (30-state.lua owns the rest of the list).
+H.F[#H.F + 1] = 'fopen'
+
+H.FRAME_MODES = { 'durable', 'summary', 'best_effort' }
+-- Frames kept by a summary stream (its short tail; the document carries the state).
+H.SUMMARY_TAIL = 64
+-- Best-effort length cap: clamp(ceil(rate (frames/s) * ttl (s) * 2), MIN, MAX); rate is an EMA.
+H.BE_MIN_LEN = 64
+H.BE_MAX_LEN = 16384
+H.BE_ALPHA = 0.2
+-- Default best-effort TTL when an execution's record has none (ms).
+H.BE_DEFAULT_TTL = 60000
+-- Nesting depth accepted in summary documents and patches.
+H.JSON_MAX_DEPTH = 32
+
+-- LIMIT_EXCEEDED naming the limit.
+function H.limit(name, max, value)
+  H.raise('LIMIT_EXCEEDED', name .. ' exceeded: ' .. H.s(value) .. ' > ' .. H.s(max),
+    'limit', name, 'max', H.s(max), 'value', H.s(value))
+end
+
+-- Closes the open frame stream of record `r` (nothing when `r.fopen` is empty): appends the
+-- close entry {x = reason} (nothing is appended after it, so no trim ever removes it), marks the
+-- meta closed and clears `fopen`. A best-effort stream that is not permanent keeps its TTL.
+-- Reasons: completed, failed, retry_scheduled, cancelled, expired, lease_lost.
+function H.close_frames(core, r, reason, now)
+  local idx = r.fopen
+  if not idx or idx == '' then return end
+  local mkey = H.k_frames_meta(core, idx)
+  local m = redis.call('HMGET', mkey, 'mode', 'closed', 'persist', 'ttl')
+  if m[2] ~= '1' then
+    local skey = H.k_frames(core, idx)
+    local id = redis.call('XADD', skey, '*', 'x', reason)
+    redis.call('HSET', mkey, 'closed', 1, 'reason', reason, 'closed_at', now, 'close_id', id)
+    if m[1] == 'best_effort' and m[3] ~= '1' then redis.call('PEXPIRE', skey, H.n(m[4]) > 0 and m[4] or H.BE_DEFAULT_TTL) end
+  end
+  redis.call('HSET', core, 'fopen', '')
+end
+
+-- Close reason of attempt `idx` whose stream was never opened (no frame): from its attempt record,
+-- or from the record when the execution ended before that attempt existed; false while it may
+-- still run. `rec` = {phase, pstate, acount, aidx}.
+function H.unopened_close(core, idx, rec)
+  local st = redis.call('HGET', H.k_attempt(core, idx), 'state')
+  if st == 'ended_success' then return 'completed' end
+  if st == 'ended_cancelled' then return 'cancelled' end
+  if st == 'ended_expired' then return 'expired' end
+  if st == 'reclaimed' then return 'lease_lost' end
+  if st == 'ended_failure' then
+    if rec[2] == 'failed' and H.n(rec[4]) == idx then return 'failed' end
+    return 'retry_scheduled'
+  end
+  if st then return false end
+  if rec[1] == 'terminal' and idx >= H.n(rec[3]) then
+    if rec[2] == 'completed' then return 'completed' end
+    return rec[2]
+  end
+  return false
+end
+
+-- JSON Merge Patch (RFC 7396) over JSON text. Objects are parsed into ordered maps; every other
+-- value (string, number, array, literal) is kept as its exact source text, so numbers keep every
+-- digit and arrays stay arrays (cjson would round both). Input validity is checked by cjson first.
+-- An object is {obj = true, keys = {decoded key, ...}, raw = {key -> source text of the key},
+-- v = {key -> value}}; any other value is {text = source}.
+
+-- Index of the first non-blank character at or after i.
+function H.json_ws(s, i)
+  return string.find(s, '[^ \t\r\n]', i) or (#s + 1)
+end
+
+-- End (exclusive) of the string literal starting at i.
+function H.json_str_end(s, i)
+  local j = i + 1
+  while true do
+    local q = string.find(s, '["\\]', j)
+    if not q then H.invalid('payload', 'unterminated string') end
+    if string.byte(s, q) == 34 then return q + 1 end
+    j = q + 2
+  end
+end
+
+-- End (exclusive) of the array starting at i (strings skipped, brackets counted).
+function H.json_array_end(s, i)
+  local depth, j = 0, i
+  while true do
+    local q = string.find(s, '[%[%]{}"]', j)
+    if not q then H.invalid('payload', 'unterminated array') end
+    local c = string.byte(s, q)
+    if c == 34 then
+      j = H.json_str_end(s, q)
+    else
+      if c == 91 or c == 123 then depth = depth + 1 else depth = depth - 1 end
+      j = q + 1
+      if depth == 0 then return j end
+    end
+  end
+end
+
+-- Parses the value at i (after blanks); returns the value and the index after it.
+function H.json_value(s, i, depth)
+  if depth > H.JSON_MAX_DEPTH then H.invalid('payload', 'nested deeper than ' .. H.JSON_MAX_DEPTH) end
+  i = H.json_ws(s, i)
+  local c = string.byte(s, i)
+  if c == 123 then
+    local o = { obj = true, keys = {}, raw = {}, v = {} }
+    local j = H.json_ws(s, i + 1)
+    if string.byte(s, j) == 125 then return o, j + 1 end
+    while true do
+      local kend = H.json_str_end(s, j)
+      local rawkey = string.sub(s, j, kend - 1)
+      local key = cjson.decode(rawkey)
+      j = H.json_ws(s, kend) + 1 -- past ':'
+      local val
+      val, j = H.json_value(s, j, depth + 1)
+      if o.raw[key] == nil then
+        o.keys[#o.keys + 1] = key
+        o.raw[key] = rawkey
+      end
+      o.v[key] = val
+      j = H.json_ws(s, j)
+      if string.byte(s, j) == 125 then return o, j + 1 end
+      j = H.json_ws(s, j + 1) -- past ','
+    end
+  elseif c == 91 then
+    local e = H.json_array_end(s, i)
+    return { text = string.sub(s, i, e - 1) }, e
+  elseif c == 34 then
+    local e = H.json_str_end(s, i)
+    return { text = string.sub(s, i, e - 1) }, e
+  end
+  local e = string.find(s, '[,}%] \t\r\n]', i) or (#s + 1)
+  return { text = string.sub(s, i, e - 1) }, e
+end
+
+function H.json_encode(v)
+  if not v.obj then return v.text end
+  local parts = {}
+  for _, k in ipairs(v.keys) do
+    local x = v.v[k]
+    if x ~= nil then parts[#parts + 1] = v.raw[k] .. ':' .. H.json_encode(x) end
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+function H.json_merge(target, patch)
+  if not patch.obj then return patch end
+  if target == nil or not target.obj then target = { obj = true, keys = {}, raw = {}, v = {} } end
+  for _, k in ipairs(patch.keys) do
+    local pv = patch.v[k]
+    if not pv.obj and pv.text == 'null' then
+      target.v[k] = nil
+    else
+      if target.raw[k] == nil then
+        target.keys[#target.keys + 1] = k
+        target.raw[k] = patch.raw[k]
+      end
+      target.v[k] = H.json_merge(target.v[k], pv)
+    end
+  end
+  return target
+end
+
+-- The document `doc` (JSON text, or false/'' for none) patched with `patch` (JSON text).
+function H.merge_patch(doc, patch)
+  local ok = pcall(cjson.decode, patch)
+  if not ok then H.invalid('payload', 'summary mode: the payload must be a JSON merge patch') end
+  local p = H.json_value(patch, 1, 1)
+  local d = nil
+  if doc and doc ~= '' then d = H.json_value(doc, 1, 1) end
+  return H.json_encode(H.json_merge(d, p))
+end

@@ -1,0 +1,285 @@
+import { create } from "@bufbuild/protobuf";
+import { FenceSchema, type Fence } from "./gen/flowfabric/v1/common_pb.js";
+import {
+  CancelTaskRequestSchema, CompleteTaskRequestSchema, DelayTaskRequestSchema, FailOutcome, FailTaskRequestSchema,
+  RenewLeaseRequestSchema, UpdateProgressRequestSchema, type Task,
+} from "./gen/flowfabric/v1/worker_pb.js";
+import { ErrorCode, FlowFabricError, LocalReason } from "./errors.js";
+import type { OperationKind, OperationRequest, OperationResponse, TaskOperationChannel, TaskState } from "./task-operations.js";
+import type { TaskAbortKind, TaskAbortReason } from "./worker-events.js";
+
+/** Consecutive missed renewals after which {@link ClaimedTask.isLeaseHealthy} turns false. */
+export const UNHEALTHY_AFTER_MISSED_RENEWALS = 3;
+
+/** Result of {@link ClaimedTask.complete} and {@link ClaimedTask.cancel}. */
+export interface SettleResult {
+  /** True when the gateway found the same outcome already committed (a replay after a lost answer). */
+  readonly reconciled: boolean;
+}
+
+/** Result of {@link ClaimedTask.fail}. */
+export interface FailResult extends SettleResult {
+  /** Whether the retry policy scheduled another attempt. */
+  readonly outcome: "retry_scheduled" | "failed";
+  /** When the retry becomes eligible, in Unix milliseconds; undefined when failed. */
+  readonly retryAtMs: number | undefined;
+  /** Retries consumed including this one. */
+  readonly retryCount: number;
+}
+
+/** The worker's handle on a task's internals (not part of the public API). */
+export interface TaskControl {
+  /** The fence presented on every operation. */
+  readonly fence: Fence;
+  /** A renewal succeeded (heartbeat ack, adoption or renewLease). */
+  renewed(leaseExpiresAtMs: number): void;
+  /** A heartbeat period passed: counts a failure unless a renewal happened since the last tick. */
+  tick(): void;
+  /** The lease is gone or the execution was cancelled; returns true when this changed anything. */
+  lose(kind: Exclude<TaskAbortKind, "shutdown">, message: string): boolean;
+  /** The worker is shutting down: aborts the signal, keeps the state. */
+  shutdown(message: string): void;
+}
+
+/** Symbol under which a {@link ClaimedTask} exposes its {@link TaskControl} to the worker. */
+export const TASK_CONTROL: unique symbol = Symbol("flowfabric.taskControl");
+
+/**
+ * A task pushed to this worker: one execution attempt whose lease this worker holds.
+ * Finish it with exactly one terminal operation — {@link complete}, {@link fail}, {@link cancel}
+ * or {@link delayExecution}; any call after that throws reason `TASK_CONSUMED`. Stop work when
+ * {@link signal} aborts (lease lost, cancelled, worker shutdown).
+ */
+export class ClaimedTask {
+  /** Execution id, "<partition>:<uuid>". */
+  readonly executionId: string;
+  /** Zero-based attempt index. */
+  readonly attemptIndex: number;
+  /** Attempt id (UUID). */
+  readonly attemptId: string;
+  /** Lease id (UUID). */
+  readonly leaseId: string;
+  /** Lease epoch (incremented by every grant of the execution). */
+  readonly leaseEpoch: number;
+  /** Input payload, byte-exact. */
+  readonly inputPayload: Uint8Array;
+  /** Kind chosen by the producer (e.g. "send-email"). */
+  readonly executionKind: string;
+  /** Lane the task came from. */
+  readonly laneId: string;
+  /** Namespace of the execution. */
+  readonly namespace: string;
+  /** Producer tags. */
+  readonly tags: Readonly<Record<string, string>>;
+  /** Priority (higher runs first). */
+  readonly priority: number;
+  /** True when this resumes an attempt that was delayed, rather than starting a new one. */
+  readonly resumed: boolean;
+  /** Retries consumed so far. */
+  readonly retryCount: number;
+  /** Creation time of the execution, in Unix milliseconds. */
+  readonly createdAtMs: number;
+  /** Execution deadline, in Unix milliseconds; 0 when none. */
+  readonly deadlineAtMs: number;
+  /** W3C traceparent of the producer's trace; empty when untraced. */
+  readonly traceparent: string;
+  /** W3C tracestate accompanying traceparent. */
+  readonly tracestate: string;
+
+  readonly #channel: TaskOperationChannel;
+  readonly #abort = new AbortController();
+  readonly #fence: Fence;
+  #state: TaskState = "running";
+  #leaseExpiresAtMs: number;
+  #failures = 0;
+  #renewedSinceTick = true;
+  #lostWhileSettling: TaskAbortReason | undefined;
+  readonly #control: TaskControl;
+
+  /** Built by the worker from a pushed task; not meant to be constructed by users. */
+  constructor(task: Task, channel: TaskOperationChannel) {
+    this.#fence = task.fence ?? create(FenceSchema);
+    this.executionId = this.#fence.executionId;
+    this.attemptIndex = task.attemptIndex;
+    this.attemptId = this.#fence.attemptId;
+    this.leaseId = this.#fence.leaseId;
+    this.leaseEpoch = Number(this.#fence.leaseEpoch);
+    this.inputPayload = task.input;
+    this.executionKind = task.kind;
+    this.laneId = task.lane;
+    this.namespace = task.namespace;
+    this.tags = Object.freeze({ ...task.tags });
+    this.priority = task.priority;
+    this.resumed = task.resumed;
+    this.retryCount = task.retryCount;
+    this.createdAtMs = Number(task.createdAtMs);
+    this.deadlineAtMs = Number(task.deadlineAtMs);
+    this.traceparent = task.traceparent;
+    this.tracestate = task.tracestate;
+    this.#leaseExpiresAtMs = Number(task.leaseExpiresAtMs);
+    this.#channel = channel;
+    this.#control = Object.freeze({
+      fence: this.#fence,
+      renewed: (leaseExpiresAtMs: number) => {
+        if (leaseExpiresAtMs > 0) this.#leaseExpiresAtMs = leaseExpiresAtMs;
+        this.#failures = 0;
+        this.#renewedSinceTick = true;
+      },
+      tick: () => {
+        if (!this.#renewedSinceTick && (this.#state === "running" || this.#state === "settling")) this.#failures += 1;
+        this.#renewedSinceTick = false;
+      },
+      lose: (kind: Exclude<TaskAbortKind, "shutdown">, message: string) => this.#lose({ kind, message }),
+      shutdown: (message: string) => this.#abortSignal({ kind: "shutdown", message }),
+    });
+  }
+
+  /** Current state: running, settling, consumed or lost. */
+  get state(): TaskState {
+    return this.#state;
+  }
+
+  /** Aborted on lease loss, cancel request or worker shutdown; `reason` is a {@link TaskAbortReason}. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** Last known lease expiry, in Unix milliseconds. */
+  get leaseExpiresAtMs(): number {
+    return this.#leaseExpiresAtMs;
+  }
+
+  /** The input decoded as UTF-8. */
+  inputText(): string {
+    return Buffer.from(this.inputPayload.buffer, this.inputPayload.byteOffset, this.inputPayload.byteLength).toString("utf8");
+  }
+
+  /**
+   * False once the lease is lost (or the task is over), or after 3 heartbeat periods in a row
+   * without a successful renewal. Check before irreversible side effects.
+   */
+  isLeaseHealthy(): boolean {
+    return (this.#state === "running" || this.#state === "settling") && this.#failures < UNHEALTHY_AFTER_MISSED_RENEWALS;
+  }
+
+  /** Heartbeat periods (or renewLease calls) in a row without a successful renewal; 0 when healthy. */
+  consecutiveRenewalFailures(): number {
+    return this.#failures;
+  }
+
+  /** Renews the lease now (heartbeats already renew it in the background). */
+  async renewLease(): Promise<void> {
+    try {
+      const response = await this.#operate("renewLease", create(RenewLeaseRequestSchema, { fence: this.#fence }));
+      this.#control.renewed(Number(response.leaseExpiresAtMs));
+    } catch (error) {
+      if (error instanceof FlowFabricError && !error.isLeaseGone && error.reason !== LocalReason.TASK_CONSUMED) this.#failures += 1;
+      throw error;
+    }
+  }
+
+  /** Records progress (0..100, and an optional short message) on the execution record. */
+  async updateProgress(percent: number, message = ""): Promise<void> {
+    await this.#operate("updateProgress", create(UpdateProgressRequestSchema, { fence: this.#fence, percent, message }));
+  }
+
+  /** Completes the execution, with an optional result (a string is sent as UTF-8). Consumes the task. */
+  async complete(result?: Uint8Array | string): Promise<SettleResult> {
+    const request = create(CompleteTaskRequestSchema, { fence: this.#fence });
+    if (result !== undefined) request.result = typeof result === "string" ? Buffer.from(result, "utf8") : result;
+    const response = await this.#settle("complete", request);
+    return { reconciled: response.reconciled };
+  }
+
+  /**
+   * Reports a failure; the retry policy decides between a retry and a terminal failure.
+   * `category` (default "error") is matched against the policy's retryable categories. Consumes the task.
+   */
+  async fail(reason: string, category = "error"): Promise<FailResult> {
+    const response = await this.#settle("fail", create(FailTaskRequestSchema, { fence: this.#fence, reason, category }));
+    const retry = response.outcome === FailOutcome.RETRY_SCHEDULED;
+    return {
+      outcome: retry ? "retry_scheduled" : "failed",
+      retryAtMs: retry ? Number(response.retryAtMs) : undefined,
+      retryCount: response.retryCount,
+      reconciled: response.reconciled,
+    };
+  }
+
+  /** Cancels the execution as its lease holder. Consumes the task. */
+  async cancel(reason: string): Promise<SettleResult> {
+    const response = await this.#settle("cancel", create(CancelTaskRequestSchema, { fence: this.#fence, reason }));
+    return { reconciled: response.reconciled };
+  }
+
+  /** Releases the lease; the same attempt resumes at `untilMs` (Unix milliseconds). Consumes the task. */
+  async delayExecution(untilMs: number): Promise<void> {
+    await this.#settle("delay", create(DelayTaskRequestSchema, { fence: this.#fence, delayUntilMs: BigInt(Math.max(0, Math.floor(untilMs))) }));
+  }
+
+  /** The worker's handle (see {@link TaskControl}). */
+  get [TASK_CONTROL](): TaskControl {
+    return this.#control;
+  }
+
+  #lose(reason: TaskAbortReason): boolean {
+    if (this.#state === "running") {
+      this.#abortSignal(reason);
+      this.#end("lost");
+      return true;
+    }
+    if (this.#state === "settling" && this.#lostWhileSettling === undefined) {
+      this.#lostWhileSettling = reason;
+      this.#abortSignal(reason);
+      return true;
+    }
+    return false;
+  }
+
+  #abortSignal(reason: TaskAbortReason): void {
+    if (!this.#abort.signal.aborted) this.#abort.abort(Object.freeze({ ...reason }));
+  }
+
+  #end(state: "consumed" | "lost"): void {
+    this.#state = state;
+    this.#channel.taskEnded(this);
+  }
+
+  #assertRunning(): void {
+    if (this.#state === "running") return;
+    if (this.#state === "lost") {
+      const reason = this.#abort.signal.reason as TaskAbortReason | undefined;
+      throw FlowFabricError.local(ErrorCode.FAILED_PRECONDITION, LocalReason.LEASE_LOST,
+        `the lease of ${this.executionId} is gone (${reason?.kind ?? "lease_lost"}: ${reason?.message ?? ""})`);
+    }
+    throw FlowFabricError.local(ErrorCode.FAILED_PRECONDITION, LocalReason.TASK_CONSUMED,
+      `task ${this.executionId} was already completed, failed, cancelled or delayed`);
+  }
+
+  async #operate<K extends OperationKind>(kind: K, request: OperationRequest<K>): Promise<OperationResponse<K>> {
+    this.#assertRunning();
+    try {
+      return await this.#channel.submit(this, kind, request);
+    } catch (error) {
+      const ffError = FlowFabricError.fromServiceError(error);
+      if (ffError.isLeaseGone) this.#lose({ kind: "lease_lost", message: ffError.reason });
+      throw ffError;
+    }
+  }
+
+  async #settle<K extends OperationKind>(kind: K, request: OperationRequest<K>): Promise<OperationResponse<K>> {
+    this.#assertRunning();
+    this.#state = "settling";
+    try {
+      const response = await this.#channel.submit(this, kind, request);
+      this.#end("consumed");
+      return response;
+    } catch (error) {
+      const ffError = FlowFabricError.fromServiceError(error);
+      if (ffError.isLeaseGone || ffError.reason === LocalReason.CLOSED) this.#end("consumed");
+      else if (this.#lostWhileSettling !== undefined) this.#end("lost");
+      else this.#state = "running";
+      throw ffError;
+    }
+  }
+}

@@ -1,0 +1,61 @@
+import type {
+  CancelTaskRequest, CancelTaskResponse, CompleteTaskRequest, CompleteTaskResponse, DelayTaskRequest, DelayTaskResponse,
+  FailTaskRequest, FailTaskResponse, RenewLeaseRequest, RenewLeaseResponse, UpdateProgressRequest, UpdateProgressResponse,
+} from "./gen/flowfabric/v1/worker_pb.js";
+
+/**
+ * Request and response of each task operation, keyed by the `SessionRequest.body` case
+ * (the `SessionResponse.body` answer uses the same case).
+ */
+export interface OperationTypes {
+  /** Lease renewal. */
+  readonly renewLease: readonly [RenewLeaseRequest, RenewLeaseResponse];
+  /** Progress report. */
+  readonly updateProgress: readonly [UpdateProgressRequest, UpdateProgressResponse];
+  /** Successful completion (terminal). */
+  readonly complete: readonly [CompleteTaskRequest, CompleteTaskResponse];
+  /** Failure report (terminal). */
+  readonly fail: readonly [FailTaskRequest, FailTaskResponse];
+  /** Cancellation by the lease holder (terminal). */
+  readonly cancel: readonly [CancelTaskRequest, CancelTaskResponse];
+  /** Delay and release (terminal). */
+  readonly delay: readonly [DelayTaskRequest, DelayTaskResponse];
+}
+
+/** Name of a task operation. */
+export type OperationKind = keyof OperationTypes;
+/** Request message of operation `K`. */
+export type OperationRequest<K extends OperationKind> = OperationTypes[K][0];
+/** Response message of operation `K`. */
+export type OperationResponse<K extends OperationKind> = OperationTypes[K][1];
+
+/** Operations that end the task (and free its slot) when they succeed. */
+export const TERMINAL_OPERATIONS: ReadonlySet<OperationKind> = new Set<OperationKind>(["complete", "fail", "cancel", "delay"]);
+
+/**
+ * Life of a {@link ClaimedTask}: `running` -> `settling` (a terminal operation is in flight) ->
+ * `consumed` (it succeeded or the lease turned out to be gone); `running` -> `lost` (lease lost or
+ * cancelled by someone else). A terminal operation refused for another reason (e.g.
+ * PAYLOAD_TOO_LARGE) returns the task from `settling` to `running`.
+ */
+export type TaskState = "running" | "settling" | "consumed" | "lost";
+
+/** The task an operation belongs to, as seen by the operation channel. */
+export interface OperationOwner {
+  /** The execution. */
+  readonly executionId: string;
+  /** Current state. */
+  readonly state: TaskState;
+}
+
+/**
+ * What a {@link ClaimedTask} needs from its worker: a way to send operations (answered,
+ * re-sent across reconnects, rejected with a FlowFabricError) and a way to say it ended.
+ * Tests substitute a fake.
+ */
+export interface TaskOperationChannel {
+  /** Sends one operation and resolves with its answer; rejects with a FlowFabricError. */
+  submit<K extends OperationKind>(task: OperationOwner, kind: K, request: OperationRequest<K>): Promise<OperationResponse<K>>;
+  /** Called once when the task is consumed or lost (its slot is free). */
+  taskEnded(task: OperationOwner): void;
+}

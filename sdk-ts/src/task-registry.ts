@@ -1,0 +1,177 @@
+import { create } from "@bufbuild/protobuf";
+import { ClaimedTask, TASK_CONTROL } from "./claimed-task.js";
+import {
+  TaskAckSchema,
+  type AdoptionResult, type CancelRequested, type HeartbeatAck, type LeaseLost, type TaskPush,
+} from "./gen/flowfabric/v1/worker_pb.js";
+import type { OperationRouter } from "./operation-router.js";
+import type { OperationOwner, TaskOperationChannel } from "./task-operations.js";
+import { TaskQueue } from "./task-queue.js";
+import type { TaskAbortReason, WorkerEvent } from "./worker-events.js";
+import type { WorkerSession } from "./worker-session.js";
+
+/**
+ * The worker's tasks: those it holds (running or settling, by execution id), those pushed but
+ * not yet handed to the consumer, and the acknowledgements still to send. Applies the
+ * gateway's lease messages (heartbeat_ack, lease_lost, cancel_requested) and adoption results.
+ */
+export class TaskRegistry {
+  readonly #held = new Map<string, ClaimedTask>();
+  readonly #queue = new TaskQueue<ClaimedTask>();
+  readonly #acks = new Map<WorkerSession, string[]>();
+  readonly #idleWaiters: Array<() => void> = [];
+  readonly #receivedAtMs = new WeakMap<ClaimedTask, number>();
+  readonly #heartbeatsSentAtMs = new Map<WorkerSession, number[]>();
+  readonly #channel: TaskOperationChannel;
+
+  /** `router` carries the tasks' operations; `emit` reports lost tasks. */
+  constructor(router: OperationRouter, private readonly emit: (event: WorkerEvent) => void) {
+    this.#channel = {
+      submit: (owner, kind, request) => router.submit(owner, kind, request),
+      taskEnded: (owner) => this.#ended(owner),
+    };
+  }
+
+  /** Number of held tasks. */
+  get size(): number {
+    return this.#held.size;
+  }
+
+  /** The held tasks, for `hello.held_leases`. */
+  held(): ClaimedTask[] {
+    return [...this.#held.values()];
+  }
+
+  /** Creates, queues and schedules acknowledgement of pushed tasks (all acks of one tick in one message). */
+  receive(session: WorkerSession, push: TaskPush): void {
+    let ids = this.#acks.get(session);
+    if (ids === undefined) {
+      ids = [];
+      this.#acks.set(session, ids);
+      setImmediate(() => this.#flushAcks(session));
+    }
+    for (const pushed of push.tasks) {
+      const task = new ClaimedTask(pushed, this.#channel);
+      this.#held.get(task.executionId)?.[TASK_CONTROL].lose("lease_lost", "the execution was pushed again");
+      this.#held.set(task.executionId, task);
+      this.#receivedAtMs.set(task, Date.now());
+      ids.push(task.leaseId);
+      this.#queue.push(task);
+    }
+  }
+
+  /**
+   * An ended session's unacknowledged tasks were requeued by the gateway (protocol rule 5):
+   * they are lost here too, before their handlers get far.
+   */
+  forgetSession(session: WorkerSession): void {
+    this.#heartbeatsSentAtMs.delete(session);
+    const ids = this.#acks.get(session);
+    this.#acks.delete(session);
+    if (ids === undefined || ids.length === 0) return;
+    const unacknowledged = new Set(ids);
+    for (const task of this.held()) {
+      if (unacknowledged.has(task.leaseId)) task[TASK_CONTROL].lose("lease_lost", "the session ended before the task was acknowledged");
+    }
+  }
+
+  /** Applies Welcome.adoptions to the tasks offered in that session's Hello; returns how many were adopted. */
+  adopt(offered: readonly ClaimedTask[], adoptions: readonly AdoptionResult[]): number {
+    let adopted = 0;
+    offered.forEach((task, i) => {
+      const adoption = adoptions[i];
+      if (adoption?.adopted === true) {
+        adopted += 1;
+        task[TASK_CONTROL].renewed(Number(adoption.leaseExpiresAtMs));
+      } else {
+        task[TASK_CONTROL].lose("lease_lost", `not re-adopted: ${adoption?.error?.reason || "no adoption result"}`);
+      }
+    });
+    return adopted;
+  }
+
+  /** A heartbeat was sent on `session` (acks pair with heartbeats in order). */
+  heartbeatSent(session: WorkerSession): void {
+    let sent = this.#heartbeatsSentAtMs.get(session);
+    if (sent === undefined) this.#heartbeatsSentAtMs.set(session, (sent = []));
+    sent.push(Date.now());
+  }
+
+  /**
+   * Applies one heartbeat's renewal outcomes. LeaseStatus names the execution, not the lease, so
+   * a `renewed = false` is applied only to tasks received before the heartbeat it answers was
+   * sent: the gateway's round started after that, so it cannot be about an older lease of the
+   * same execution (a retry or reclaim pushed again meanwhile). A skipped loss still surfaces
+   * through missed renewals and the next operation's STALE_LEASE.
+   */
+  heartbeatAck(session: WorkerSession, ack: HeartbeatAck): void {
+    const sentAtMs = this.#heartbeatsSentAtMs.get(session)?.shift() ?? -Infinity;
+    for (const lease of ack.leases) {
+      const task = this.#held.get(lease.executionId);
+      if (task === undefined) continue;
+      if (lease.renewed) task[TASK_CONTROL].renewed(Number(lease.leaseExpiresAtMs));
+      else if ((this.#receivedAtMs.get(task) ?? -Infinity) < sentAtMs) task[TASK_CONTROL].lose("lease_lost", lease.reason || "not renewed");
+    }
+  }
+
+  /** The gateway says a lease is gone. */
+  leaseLost(message: LeaseLost): void {
+    const task = this.#held.get(message.executionId);
+    if (task !== undefined && (message.leaseId === "" || message.leaseId === task.leaseId)) task[TASK_CONTROL].lose("lease_lost", message.reason);
+  }
+
+  /** Someone else cancelled a running execution. */
+  cancelRequested(message: CancelRequested): void {
+    const reason = message.cancelledBy === "" ? message.reason : `${message.reason} (by ${message.cancelledBy})`;
+    this.#held.get(message.executionId)?.[TASK_CONTROL].lose("cancelled", reason);
+  }
+
+  /** A heartbeat period passed (counts missed renewals). */
+  tick(): void {
+    for (const task of this.#held.values()) task[TASK_CONTROL].tick();
+  }
+
+  /** The next running task for the consumer; undefined once intake stopped. */
+  async next(): Promise<ClaimedTask | undefined> {
+    for (;;) {
+      const task = await this.#queue.next();
+      if (task === undefined || task.state === "running") return task;
+    }
+  }
+
+  /** Ends the consumer's stream and releases tasks never handed out (delay until now: the lease is freed at once). */
+  stopIntake(): void {
+    this.#queue.close();
+    for (const task of this.#queue.drain()) {
+      if (task.state === "running") task.delayExecution(Date.now()).catch(() => undefined);
+    }
+  }
+
+  /** Resolves when no task is held. */
+  whenIdle(): Promise<void> {
+    if (this.#held.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Aborts every held task's signal with kind "shutdown". */
+  shutdown(message: string): void {
+    for (const task of this.#held.values()) task[TASK_CONTROL].shutdown(message);
+  }
+
+  #flushAcks(session: WorkerSession): void {
+    const ids = this.#acks.get(session);
+    this.#acks.delete(session);
+    if (ids !== undefined && ids.length > 0) session.send({ case: "ack", value: create(TaskAckSchema, { leaseIds: ids }) });
+  }
+
+  #ended(owner: OperationOwner): void {
+    const task = this.#held.get(owner.executionId);
+    if (task === undefined || task !== owner) return;
+    this.#held.delete(owner.executionId);
+    if (task.state === "lost") {
+      const reason = task.signal.reason as TaskAbortReason | undefined;
+      this.emit({ type: "task_lost", executionId: task.executionId, kind: reason?.kind ?? "lease_lost", message: reason?.message ?? "" });
+    }
+    if (this.#held.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  }
+}

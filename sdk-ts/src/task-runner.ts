@@ -1,0 +1,64 @@
+import type { ClaimedTask } from "./claimed-task.js";
+import { FlowFabricError } from "./errors.js";
+import type { TaskAbortReason } from "./worker-events.js";
+
+/** What a task handler may return: the result payload (a string is sent as UTF-8) or nothing. */
+export type TaskResult = Uint8Array | string | void | undefined;
+
+/**
+ * Runs one task. Return (or resolve) to complete the task with the returned payload; throw to
+ * fail it with the error's message and its `category` property (default "error"). A handler
+ * may also settle the task itself (`task.complete()`, `task.fail()`, ...).
+ */
+export type TaskHandler = (task: ClaimedTask) => Promise<TaskResult> | TaskResult;
+
+/** Options of {@link FlowFabricWorker.run}. */
+export interface RunOptions {
+  /** Called when the automatic complete/fail after the handler fails; default: ignored (see `onEvent`). */
+  readonly onSettleError?: (error: FlowFabricError, task: ClaimedTask) => void;
+}
+
+/**
+ * Runs `handler` on `task` and settles the task unless the handler already did, the lease is
+ * lost, or the worker shut the task down (its lease then lapses and the gateway requeues it).
+ * Never rejects; settle errors go to `report`.
+ */
+export async function runTask(task: ClaimedTask, handler: TaskHandler, report: (error: FlowFabricError) => void): Promise<void> {
+  let outcome: { readonly ok: true; readonly value: TaskResult } | { readonly ok: false; readonly error: unknown };
+  try {
+    outcome = { ok: true, value: await handler(task) };
+  } catch (error) {
+    outcome = { ok: false, error };
+  }
+  if (!shouldSettle(task)) return;
+  try {
+    if (outcome.ok) {
+      const value = outcome.value;
+      await task.complete(value instanceof Uint8Array || typeof value === "string" ? value : undefined);
+    } else {
+      await task.fail(messageOf(outcome.error), categoryOf(outcome.error));
+    }
+  } catch (error) {
+    const ffError = FlowFabricError.fromServiceError(error);
+    report(ffError);
+    // A refused completion (e.g. PAYLOAD_TOO_LARGE) leaves the task running: fail it instead.
+    if (outcome.ok && shouldSettle(task)) {
+      await task.fail(ffError.message, "error").catch((failError: unknown) => report(FlowFabricError.fromServiceError(failError)));
+    }
+  }
+}
+
+function shouldSettle(task: ClaimedTask): boolean {
+  if (task.state !== "running") return false;
+  return !(task.signal.aborted && (task.signal.reason as TaskAbortReason | undefined)?.kind === "shutdown");
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}
+
+function categoryOf(error: unknown): string {
+  const category = (error as { category?: unknown } | null)?.category;
+  return typeof category === "string" && category !== "" ? category : "error";
+}

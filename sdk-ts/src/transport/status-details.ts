@@ -1,0 +1,49 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { ErrorDetailSchema, type ErrorDetail } from "../gen/flowfabric/v1/common_pb.js";
+
+/**
+ * Error details on the wire. Every gateway error carries a flowfabric.v1.ErrorDetail twice:
+ * - the standard gRPC way: `grpc-status-details-bin` holding a google.rpc.Status whose details
+ *   contain `type.googleapis.com/flowfabric.v1.ErrorDetail` (what Connect and grpc-status tooling read);
+ * - plain ASCII trailers `ff-error-reason` and `ff-error-field`, for clients that do not decode protobuf.
+ */
+export const ERROR_DETAIL_TYPE_URL = "type.googleapis.com/flowfabric.v1.ErrorDetail";
+export const STATUS_DETAILS_TRAILER = "grpc-status-details-bin";
+export const REASON_TRAILER = "ff-error-reason";
+export const FIELD_TRAILER = "ff-error-field";
+
+/** Encodes a google.rpc.Status { code, message, details: [Any(ErrorDetail)] }. */
+export function encodeStatusDetails(code: number, message: string, detail: ErrorDetail): Uint8Array {
+  const any = new BinaryWriter().tag(1, 2).string(ERROR_DETAIL_TYPE_URL).tag(2, 2).bytes(toBinary(ErrorDetailSchema, detail)).finish();
+  return new BinaryWriter().tag(1, 0).int32(code).tag(2, 2).string(message).tag(3, 2).bytes(any).finish();
+}
+
+/** Finds the ErrorDetail inside an encoded google.rpc.Status; undefined when absent or malformed. */
+export function decodeStatusDetails(bytes: Uint8Array): ErrorDetail | undefined {
+  try {
+    const status = new BinaryReader(bytes);
+    while (status.pos < status.len) {
+      const [field, wireType] = status.tag();
+      if (field !== 3 || wireType !== 2) { status.skip(wireType); continue; }
+      const any = new BinaryReader(status.bytes());
+      let typeUrl = "";
+      let value: Uint8Array | undefined;
+      while (any.pos < any.len) {
+        const [f, wt] = any.tag();
+        if (f === 1 && wt === 2) typeUrl = any.string();
+        else if (f === 2 && wt === 2) value = any.bytes();
+        else any.skip(wt);
+      }
+      if (typeUrl === ERROR_DETAIL_TYPE_URL && value) return fromBinary(ErrorDetailSchema, value);
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/** Builds an ErrorDetail message. */
+export function errorDetail(reason: string, message: string, field = "", metadata: Record<string, string> = {}): ErrorDetail {
+  return create(ErrorDetailSchema, { reason, message, field, metadata });
+}
