@@ -10,7 +10,9 @@
  *                         FlowFabricWorker.connect({ address, workerId, lanes, maxConcurrentTasks });
  *                         worker.run(handler) (returning completes the task); worker.close()
  */
-import { startGateway, type Gateway } from "../gateway/src/index.js";
+import { startGateway } from "../gateway/src/index.js";
+import { startGatewayProcess } from "./gateway-process.js";
+import { asProducer, gatewayNodeArgs } from "./tracing.js";
 import { FlowFabricClient, FlowFabricWorker, type ClaimedTask, type ExecutionSpec } from "../sdk-ts/src/index.js";
 import {
   type BenchServer, type BenchSystem, type DrainParams, type DrainResult, type SteadyParams, type SteadyResult,
@@ -24,7 +26,7 @@ const KIND = "noop";
 const PRECREATE_BATCH = 1000;
 
 interface Env {
-  readonly gateway: Gateway;
+  readonly gateway: { readonly grpcAddress: string };
   readonly client: FlowFabricClient;
 }
 
@@ -33,23 +35,27 @@ function benchPartitions(): number | undefined {
   return Number.isInteger(v) && v > 0 ? v : undefined;
 }
 
-/** A fresh gateway and client on the (already flushed) server, closed after fn. */
+/**
+ * A fresh gateway and client on the (already flushed) server, closed after fn. The gateway runs
+ * in its own process, as it is deployed (BullMQ's counterpart, Redis, is a separate process too);
+ * BENCH_FF_INPROCESS=1 runs it inside the bench process instead.
+ */
 async function withGateway<T>(server: BenchServer, fn: (env: Env) => Promise<T>): Promise<T> {
   const partitions = benchPartitions();
-  const gateway = await startGateway({
-    valkeyUrl: server.url, grpcPort: 0, httpPort: 0, ...(partitions !== undefined ? { partitions } : {}),
-  });
+  const gateway: { grpcAddress: string; close(): Promise<void> } = process.env["BENCH_FF_INPROCESS"] === "1"
+    ? await startGateway({ valkeyUrl: server.url, grpcPort: 0, httpPort: 0, ...(partitions !== undefined ? { partitions } : {}) })
+    : await startGatewayProcess(server.url, partitions !== undefined ? { FLOWFABRIC_PARTITIONS: String(partitions) } : {}, gatewayNodeArgs());
   let client: FlowFabricClient | undefined;
   try {
     client = await FlowFabricClient.connect({ address: gateway.grpcAddress });
     return await fn({ gateway, client });
   } finally {
     client?.close();
-    await gateway.close(1000);
+    await gateway.close();
   }
 }
 
-function connectWorker(gateway: Gateway, workerId: string, concurrency: number): Promise<FlowFabricWorker> {
+function connectWorker(gateway: Env["gateway"], workerId: string, concurrency: number): Promise<FlowFabricWorker> {
   return FlowFabricWorker.connect({ address: gateway.grpcAddress, workerId, lanes: [LANE], maxConcurrentTasks: concurrency });
 }
 
@@ -72,7 +78,7 @@ export const flowfabric: BenchSystem = {
         for (let s = i; s < Math.min(params.n, i + PRECREATE_BATCH); s++) {
           specs.push({ lane: LANE, kind: KIND, input: encodePayload({ s, t: 0 }) });
         }
-        const created = await client.createExecutions(specs);
+        const created = await asProducer(() => client.createExecutions(specs));
         created.forEach((c, k) => { ids[i + k] = c.executionId; });
       }
       const precreateMs = now() - p0;
@@ -124,7 +130,7 @@ export const flowfabric: BenchSystem = {
         }, allStarted.reject);
         await sleep(200); // let the session settle
         const offer = await offerSteady(params, async (s, t) => {
-          await client.createExecution({ lane: LANE, kind: KIND, input: encodePayload({ s, t }) });
+          await asProducer(() => client.createExecution({ lane: LANE, kind: KIND, input: encodePayload({ s, t }) }));
         });
         if (offer.errors > 0) throw new Error(`${offer.errors} creates failed; first: ${offer.firstError ?? "?"}`);
         await withTimeout("FlowFabric steady state: waiting for the last executions", params.settleTimeoutMs, allStarted.promise);

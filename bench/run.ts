@@ -22,6 +22,9 @@
  *   --steady-concurrency 100          BENCH_STEADY_CONCURRENCY
  *   --out .bench/results.json         BENCH_OUT
  *   --no-persistence                  BENCH_PERSISTENCE=0 (default: AOF everysec)
+ *   --tracing                         BENCH_TRACING=1: FlowFabric with tracing on, spans to an
+ *                                     in-memory exporter in every process (bench/tracing.ts);
+ *                                     compare with a run without it for the overhead
  * Output: a Markdown table on stdout, raw results as JSON in .bench/results.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -34,6 +37,7 @@ import {
 } from "./common.js";
 import { flowfabric } from "./flowfabric.js";
 import { round } from "./stats.js";
+import { enableTracing, spansInThisProcess, tracingRequested } from "./tracing.js";
 
 interface Config {
   readonly only: string[];
@@ -46,6 +50,7 @@ interface Config {
   readonly steadyConcurrency: number;
   readonly out: string;
   readonly persistence: boolean;
+  readonly tracing: boolean;
 }
 
 interface ScenarioRecord {
@@ -69,13 +74,13 @@ function parseArgs(argv: string[]): Config {
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
     const eq = a.indexOf("=");
     if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (a === "--no-persistence" || a === "--help") flags.set(a.slice(2), "1");
+    else if (a === "--no-persistence" || a === "--help" || a === "--tracing") flags.set(a.slice(2), "1");
     else flags.set(a.slice(2), argv[++i] ?? "");
   }
   if (flags.has("help")) {
     console.log("usage: npm run bench -- [--only flowfabric|bullmq] [--scenarios drain,steady] [--n N] " +
       "[--concurrency 10,100] [--rates 2000] [--duration-ms 5000] [--warmup-ms 1000] [--steady-concurrency 100] " +
-      "[--out .bench/results.json] [--no-persistence]");
+      "[--out .bench/results.json] [--no-persistence] [--tracing]");
     process.exit(0);
   }
   const get = (flag: string, env: string, def: string) => flags.get(flag) ?? process.env[env] ?? def;
@@ -96,6 +101,7 @@ function parseArgs(argv: string[]): Config {
     steadyConcurrency: positiveInt(get("steady-concurrency", "BENCH_STEADY_CONCURRENCY", "100"), "steady-concurrency"),
     out: resolve(get("out", "BENCH_OUT", ".bench/results.json")),
     persistence: !(flags.has("no-persistence") || process.env["BENCH_PERSISTENCE"] === "0"),
+    tracing: flags.has("tracing") || tracingRequested(),
   };
 }
 
@@ -210,6 +216,10 @@ function renderTable(cfg: Config, records: ScenarioRecord[]): string {
 
 async function main(): Promise<void> {
   const cfg = parseArgs(process.argv.slice(2));
+  if (cfg.tracing) {
+    process.env["BENCH_TRACING"] = "1"; // read by bench/tracing.ts here and passed on to gateway processes
+    enableTracing();
+  }
   const dataDir = mkdtempSync(join(tmpdir(), "ff-bench-"));
   let server: ServerProcess | undefined;
   let admin: ServerAdmin | undefined;
@@ -231,7 +241,8 @@ async function main(): Promise<void> {
     const version = await admin.version();
     const appendonly = await admin.config("appendonly");
     const appendfsync = await admin.config("appendfsync");
-    process.stderr.write(`bench: ${server.binary} ${version} on ${server.url}, appendonly=${appendonly} appendfsync=${appendfsync}\n`);
+    process.stderr.write(`bench: ${server.binary} ${version} on ${server.url}, appendonly=${appendonly} appendfsync=${appendfsync}` +
+      `${cfg.tracing ? ", tracing ON (in-memory exporter)" : ""}\n`);
 
     const systems = cfg.only.map((o) => SYSTEMS[o] as BenchSystem);
     // Warm-up (not recorded): JIT and connection paths of each system, so the first scenario is not the cold one.
@@ -276,6 +287,7 @@ async function main(): Promise<void> {
     console.log(`\n## FlowFabric vs BullMQ (${version}, appendonly=${appendonly} appendfsync=${appendfsync}, ` +
       `${cpus().length} cores, Node ${process.version})\n`);
     console.log(renderTable(cfg, records));
+    if (cfg.tracing) console.log(`\nTracing on: ${spansInThisProcess()} spans ended in the bench process (producer, worker).`);
     console.log(`\nRaw results: ${cfg.out}`);
   } finally {
     await stop();

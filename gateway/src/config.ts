@@ -152,3 +152,88 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Ga
 export function serverBinaryFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   return env["VALKEY_SERVER_BIN"] || undefined;
 }
+
+/**
+ * Trace and metric export, from the standard `OTEL_*` variables (docs/observability.md). Off by
+ * default: traces are exported only when `OTEL_TRACES_EXPORTER` is "otlp" or "console", or an
+ * OTLP endpoint is set and `OTEL_TRACES_EXPORTER` is not "none". `GET /metrics` is always served.
+ */
+export interface TelemetryOptions {
+  /** Where spans go: "none" (no tracer provider is registered), "otlp" (OTLP/HTTP protobuf) or "console". */
+  readonly tracesExporter: "none" | "otlp" | "console";
+  /** Metrics pushed besides `GET /metrics`: "none" or "otlp". */
+  readonly metricsExporter: "none" | "otlp";
+  /** OTLP/HTTP traces URL (e.g. http://localhost:4318/v1/traces). */
+  readonly otlpTracesUrl: string;
+  /** OTLP/HTTP metrics URL. */
+  readonly otlpMetricsUrl: string;
+  /** Headers sent with every OTLP request (`OTEL_EXPORTER_OTLP_HEADERS`, "k=v,k2=v2"). */
+  readonly otlpHeaders: Readonly<Record<string, string>>;
+  /** OTLP request timeout. */
+  readonly otlpTimeoutMs: number;
+  /** Interval between OTLP metric exports. */
+  readonly metricExportIntervalMs: number;
+  /** `service.name` of the resource. */
+  readonly serviceName: string;
+  /** Extra resource attributes (`OTEL_RESOURCE_ATTRIBUTES`, "k=v,k2=v2"). */
+  readonly resourceAttributes: Readonly<Record<string, string>>;
+  /** Sampler: always_on, always_off, traceidratio, parentbased_always_on (default), parentbased_always_off, parentbased_traceidratio. */
+  readonly sampler: string;
+  /** Ratio of the traceidratio samplers, in [0, 1]. */
+  readonly samplerRatio: number;
+}
+
+const SAMPLERS = new Set(["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"]);
+
+/** Reads the `OTEL_*` variables (the one place that reads them). Throws naming a malformed variable. */
+export function telemetryFromEnv(env: NodeJS.ProcessEnv = process.env): TelemetryOptions {
+  const text = (name: string): string => (env[name] ?? "").trim();
+  const pairs = (name: string): Record<string, string> => {
+    const out: Record<string, string> = {};
+    for (const item of text(name).split(",")) {
+      if (item.trim() === "") continue;
+      const eq = item.indexOf("=");
+      if (eq <= 0) throw new Error(`environment variable ${name}: expected key=value pairs, got "${item}"`);
+      out[decodeURIComponent(item.slice(0, eq).trim())] = decodeURIComponent(item.slice(eq + 1).trim());
+    }
+    return out;
+  };
+  const ms = (name: string, def: number): number => {
+    const raw = text(name);
+    if (raw === "") return def;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`environment variable ${name} must be a positive integer (ms), got "${raw}"`);
+    return n;
+  };
+  const disabled = text("OTEL_SDK_DISABLED").toLowerCase() === "true";
+  const base = text("OTEL_EXPORTER_OTLP_ENDPOINT").replace(/\/+$/, "");
+  const tracesUrl = text("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") || (base ? `${base}/v1/traces` : "");
+  const metricsUrl = text("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") || (base ? `${base}/v1/metrics` : "");
+  const exporter = (name: string, allowed: readonly string[], endpointSet: boolean): string => {
+    const first = text(name).toLowerCase().split(",")[0]?.trim() ?? "";
+    if (first !== "" && !allowed.includes(first)) throw new Error(`environment variable ${name}: unsupported exporter "${first}" (${allowed.join(", ")})`);
+    if (disabled) return "none";
+    return first || (endpointSet ? "otlp" : "none");
+  };
+  const tracesExporter = exporter("OTEL_TRACES_EXPORTER", ["none", "otlp", "console"], tracesUrl !== "") as TelemetryOptions["tracesExporter"];
+  const metricsExporter = exporter("OTEL_METRICS_EXPORTER", ["none", "otlp", "prometheus"], metricsUrl !== "");
+  const sampler = text("OTEL_TRACES_SAMPLER").toLowerCase() || "parentbased_always_on";
+  if (!SAMPLERS.has(sampler)) throw new Error(`environment variable OTEL_TRACES_SAMPLER: unsupported sampler "${sampler}"`);
+  const ratioRaw = text("OTEL_TRACES_SAMPLER_ARG");
+  const samplerRatio = ratioRaw === "" ? 1 : Number(ratioRaw);
+  if (!(samplerRatio >= 0 && samplerRatio <= 1)) throw new Error(`environment variable OTEL_TRACES_SAMPLER_ARG must be in [0, 1], got "${ratioRaw}"`);
+  return Object.freeze({
+    tracesExporter,
+    // "prometheus" means the built-in GET /metrics only.
+    metricsExporter: metricsExporter === "otlp" ? "otlp" : "none",
+    otlpTracesUrl: tracesUrl || "http://localhost:4318/v1/traces",
+    otlpMetricsUrl: metricsUrl || "http://localhost:4318/v1/metrics",
+    otlpHeaders: Object.freeze(pairs("OTEL_EXPORTER_OTLP_HEADERS")),
+    otlpTimeoutMs: ms("OTEL_EXPORTER_OTLP_TIMEOUT", 10_000),
+    metricExportIntervalMs: ms("OTEL_METRIC_EXPORT_INTERVAL", 60_000),
+    serviceName: text("OTEL_SERVICE_NAME") || "flowfabric-gateway",
+    resourceAttributes: Object.freeze(pairs("OTEL_RESOURCE_ATTRIBUTES")),
+    sampler,
+    samplerRatio,
+  });
+}

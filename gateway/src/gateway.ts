@@ -1,9 +1,11 @@
+import type { IMetricReader } from "@opentelemetry/sdk-metrics";
 import { compileOptions, type GatewayOptions } from "./config.js";
 import type { EngineBackend } from "./engine/backend.js";
 import { ValkeyBackend } from "./engine/valkey-backend.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AdminHandlers } from "./rpc/admin-service.js";
 import { ExecutionHandlers } from "./rpc/execution-service.js";
+import { StreamHandlers } from "./rpc/stream-service.js";
 import { TaskOperations } from "./rpc/task-operations.js";
 import { Scanners } from "./scanners/scanners.js";
 import { Scheduler } from "./scheduler/scheduler.js";
@@ -12,17 +14,24 @@ import { startHttpListener, type HttpListener } from "./server/http-server.js";
 import type { Services } from "./server/services.js";
 import { SessionRegistry } from "./sessions/session-registry.js";
 import { WorkerSession } from "./sessions/worker-session.js";
+import { TailRegistry } from "./streams/tail-registry.js";
+import { GATEWAY_SCOPE } from "../../sdk-ts/src/telemetry/attributes.js";
+import { GatewayMetrics } from "./telemetry/gateway-metrics.js";
+import { GatewayTelemetry } from "./telemetry/gateway-telemetry.js";
+import { eligibleDepthReader, startMetricsEndpoint } from "./telemetry/metrics-endpoint.js";
 
 /** A running gateway. */
 export interface Gateway {
   readonly options: GatewayOptions;
   /** "host:port" of the gRPC listener (workers, gRPC clients). */
   readonly grpcAddress: string;
-  /** "http://host:port" of the HTTP/1.1 listener (Connect JSON, gRPC-Web, /healthz). */
+  /** "http://host:port" of the HTTP/1.1 listener (Connect JSON, gRPC-Web, /healthz, GET /metrics). */
   readonly httpAddress: string;
   readonly engine: EngineBackend;
   /** Live sessions. */
   readonly sessions: SessionRegistry;
+  /** Live TailStream calls. */
+  readonly tails: TailRegistry;
   /** Drain: stop pushing, send Drain, wait up to the grace for in-flight work, then close everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -31,25 +40,55 @@ export interface StartOptions extends Partial<GatewayOptions> {
   /** Required here: the embedded server is main.ts's business. */
   readonly valkeyUrl: string;
   readonly logger?: Logger;
+  /**
+   * Extra readers of the gateway's metrics besides `GET /metrics` (e.g. main.ts's OTLP push from
+   * `OTEL_METRICS_EXPORTER`). Traces need nothing here: the gateway uses the global tracer provider.
+   */
+  readonly metricReaders?: readonly IMetricReader[];
 }
 
 /** Connects to Valkey, loads the library, and serves. */
 export async function startGateway(start: StartOptions): Promise<Gateway> {
-  const { logger, ...rest } = start;
+  const { logger, metricReaders, ...rest } = start;
   const options = compileOptions(rest);
   const log = (logger ?? createLogger("warn")).child({ gateway: options.gatewayId });
-  const engine = await ValkeyBackend.connect({ url: options.valkeyUrl, partitions: options.partitions });
-  const limits = { partitions: engine.partitions, maxPayloadBytes: options.maxPayloadBytes };
+  const engine = await ValkeyBackend.connect({ url: options.valkeyUrl, partitions: options.partitions, frameBlockMs: options.tailBlockMs });
+  const limits = {
+    partitions: engine.partitions,
+    maxPayloadBytes: options.maxPayloadBytes,
+    frames: {
+      maxFrameBytes: options.maxFrameBytes,
+      maxStreamFrames: options.maxStreamFrames,
+      maxStreamBytes: options.maxStreamBytes,
+      maxSummaryBytes: options.maxSummaryBytes,
+    },
+  };
   const registry = new SessionRegistry();
   const scheduler = new Scheduler(engine, options, log);
-  const ops = new TaskOperations(engine, limits, options.leaseTtlMs);
+  const metricsEndpoint = startMetricsEndpoint(GATEWAY_SCOPE, options.gatewayId, metricReaders);
+  const telemetry = new GatewayTelemetry(new GatewayMetrics(metricsEndpoint.meter, {
+    sessions: () => registry.size,
+    leases: () => registry.leaseCount,
+    queues: () => servedQueues(registry),
+    eligibleDepth: eligibleDepthReader(engine.connection, engine.partitions),
+  }), options.gatewayId, options.leaseTtlMs);
+  const ops = new TaskOperations(engine, limits, options.leaseTtlMs, "unary", telemetry.metrics);
+  const tails = new TailRegistry(engine, {
+    maxTails: options.maxTails,
+    readBatch: 1000,
+    keepaliveMs: options.tailKeepaliveMs,
+    recheckMs: options.tailRecheckMs,
+    maxMessageBytes: Math.min(1024 * 1024, Math.floor(options.maxMessageBytes / 2)),
+  });
   let draining = false;
   const services: Services = {
     exec: new ExecutionHandlers(engine, limits),
     ops,
     admin: new AdminHandlers(engine),
+    streams: new StreamHandlers(engine, limits, tails),
+    telemetry,
     openSession: (transport) => {
-      const session = new WorkerSession({ engine, scheduler, registry, ops, options, limits, log }, transport);
+      const session = new WorkerSession({ engine, scheduler, registry, ops, options, limits, log, telemetry }, transport);
       if (draining) void session.drain(0);
     },
     healthy: () => !draining,
@@ -63,9 +102,10 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
   let http: HttpListener | undefined;
   try {
     grpc = await startGrpcListener({ ...options, port: options.grpcPort }, services, log);
-    http = await startHttpListener({ ...options, port: options.httpPort }, services, log);
+    http = await startHttpListener({ ...options, port: options.httpPort }, services, log, new Map([["/metrics", metricsEndpoint.handle]]));
   } catch (err) {
     await grpc?.close(0);
+    await metricsEndpoint.shutdown();
     await engine.close();
     throw err;
   }
@@ -82,16 +122,32 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
     httpAddress: `http://${options.host}:${http.port}`,
     engine,
     sessions: registry,
+    tails,
     close(graceMs = options.drainGraceMs) {
       closing ??= (async () => {
         draining = true;
+        tails.drain();
         await Promise.all([...registry.all()].map((s) => s.drain(graceMs)));
         scheduler.stop();
         await scanners.stop();
         await Promise.all([grpcListener.close(Math.min(graceMs, 1000)), httpListener.close()]);
+        await metricsEndpoint.shutdown();
         await engine.close();
       })();
       return closing;
     },
   };
+}
+
+/** The queues (namespace, lane) the live sessions serve, each once. */
+function* servedQueues(registry: SessionRegistry): Iterable<readonly [string, string]> {
+  const seen = new Set<string>();
+  for (const session of registry.all()) {
+    for (const lane of session.lanes) {
+      const key = `${session.namespace}/${lane}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      yield [session.namespace, lane];
+    }
+  }
 }

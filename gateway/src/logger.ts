@@ -1,4 +1,9 @@
-/** Structured JSON logs on stderr. One line per event; fields are flat. */
+import { context, isSpanContextValid, trace } from "@opentelemetry/api";
+
+/**
+ * Structured JSON logs on stderr. One line per event; fields are flat. A line written while a
+ * span is active carries its `trace_id` and `span_id`.
+ */
 export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
@@ -12,7 +17,9 @@ const ORDER: Record<LogLevel, number> = { info: 0, warn: 1, error: 2, silent: 3 
 export function createLogger(level: LogLevel = "info", base: Record<string, unknown> = {}): Logger {
   const write = (lvl: Exclude<LogLevel, "silent">, msg: string, fields?: Record<string, unknown>): void => {
     if (ORDER[lvl] < ORDER[level]) return;
-    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...base, ...fields })}\n`);
+    const span = trace.getSpanContext(context.active());
+    const ids = span !== undefined && isSpanContextValid(span) ? { trace_id: span.traceId, span_id: span.spanId } : undefined;
+    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...ids, ...base, ...fields })}\n`);
   };
   return {
     info: (m, f) => write("info", m, f),

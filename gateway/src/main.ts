@@ -3,15 +3,17 @@
  * redis-server (127.0.0.1, AOF everysec in FLOWFABRIC_DATA_DIR) and stops it on exit.
  */
 import { join } from "node:path";
-import { compileOptions, optionsFromEnv, serverBinaryFromEnv } from "./config.js";
+import { compileOptions, optionsFromEnv, serverBinaryFromEnv, telemetryFromEnv } from "./config.js";
 import { startServerProcess, type ServerProcess } from "./embedded/server-process.js";
 import { findServerBinary, INSTALL_HINT } from "./embedded/server-binary.js";
 import { startGateway } from "./gateway.js";
 import { createLogger } from "./logger.js";
+import { setupTelemetry } from "./telemetry/otel-setup.js";
 
 async function main(): Promise<void> {
   const log = createLogger("info");
   const options = compileOptions(optionsFromEnv());
+  const telemetry = setupTelemetry(telemetryFromEnv(), log);
   let embedded: ServerProcess | undefined;
   let valkeyUrl = options.valkeyUrl;
   if (!valkeyUrl) {
@@ -26,7 +28,7 @@ async function main(): Promise<void> {
   }
   let gateway;
   try {
-    gateway = await startGateway({ ...options, valkeyUrl, logger: log });
+    gateway = await startGateway({ ...options, valkeyUrl, logger: log, metricReaders: telemetry.metricReaders });
   } catch (err) {
     await embedded?.stop();
     throw err;
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
     `FlowFabric gateway ${gateway.options.gatewayId}\n` +
       `  gRPC (workers, gRPC clients):         ${gateway.grpcAddress}\n` +
       `  HTTP (Connect JSON, gRPC-Web, health): ${gateway.httpAddress}\n` +
+      `  metrics (Prometheus):                 ${gateway.httpAddress}/metrics\n` +
       `  store:                                ${embedded ? `embedded ${embedded.binary} at ${valkeyUrl}` : valkeyUrl}\n`,
   );
   let stopping = false;
@@ -44,6 +47,7 @@ async function main(): Promise<void> {
     log.info("shutting down", { signal });
     const g = gateway;
     g.close()
+      .then(() => telemetry.shutdown())
       .then(() => embedded?.stop())
       .then(() => process.exit(0))
       .catch((err: unknown) => {

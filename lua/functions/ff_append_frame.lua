@@ -11,15 +11,19 @@ KEYS: [1] partition prefix `ff:{p:N}:`, [2] record key.
 ARGV: [1] lease id, [2] lease epoch, [3] attempt id, [4] frame type (non-empty), [5] payload (bytes),
   [6] correlation id ("" = none), [7] metadata (JSON object text, "" = none), [8] durable (0|1),
   [9] max frame bytes (type + payload + correlation id + metadata), [10] max stream frames and
-  [11] max stream bytes (durable mode), [12] max summary document bytes (summary mode).
-Reply: {1, "OK", entry id, frame count (sequence of this frame), summary version (0 unless summary)}.
+  [11] max stream bytes (durable mode), [12] max summary document bytes (summary mode), [13] client
+  sequence (0 = none): the appender's increasing number of this append within its lease; an append
+  whose sequence is not above the last stored one of the same lease epoch is a re-send and is not
+  stored again (reply duplicate = 1 with the stream's current last entry id and count).
+Reply: {1, "OK", entry id, frame count (sequence of this frame), summary version (0 unless summary),
+  duplicate (0|1)}.
 Errors: INVALID_ARGUMENT (a summary payload that is not JSON: field `payload`), NOT_FOUND,
   LEASE_EXPIRED, EXECUTION_NOT_ACTIVE, STALE_LEASE, STREAM_CLOSED (detail close_reason),
   LIMIT_EXCEEDED (detail limit = max_frame_bytes|max_stream_frames|max_stream_bytes|
   max_summary_bytes, max, value). ]]
 redis.register_function('ff_append_frame', H.wrap(function(keys, args)
   local _, core = H.exec_keys(keys)
-  H.argc(args, 12)
+  H.argc(args, 13)
   local lid, epoch, aid = H.fence_args(args, 1)
   local ftype = H.str(args[4], 'frame_type')
   local payload = H.str(args[5], 'payload', true)
@@ -30,6 +34,7 @@ redis.register_function('ff_append_frame', H.wrap(function(keys, args)
   local max_frames = H.int(args[10], 'max_stream_frames', 1, H.MAX_INT)
   local max_bytes = H.int(args[11], 'max_stream_bytes', 1, H.MAX_INT)
   local max_sum = H.int(args[12], 'max_summary_bytes', 1, H.MAX_INT)
+  local cseq = H.int(args[13], 'client_seq', 0, H.MAX_INT)
   local f = redis.call('HMGET', core, 'phase', 'own', 'lid', 'epoch', 'aid', 'pend', 'pstate', 'outcome',
     'aidx', 'smode', 'sttl', 'fopen')
   local r = nil
@@ -44,9 +49,12 @@ redis.register_function('ff_append_frame', H.wrap(function(keys, args)
   local idx = r.aidx
   local skey, mkey = H.k_frames(core, idx), H.k_frames_meta(core, idx)
   local m = redis.call('HMGET', mkey, 'mode', 'closed', 'reason', 'frames', 'bytes', 'sum', 'sumv', 'rate',
-    'last', 'persist', 'ttl')
+    'last', 'persist', 'ttl', 'cepoch', 'cseq', 'last_id')
   if m[2] == '1' then
     H.raise('STREAM_CLOSED', 'the frame stream is closed (' .. tostring(m[3]) .. ')', 'close_reason', m[3] or '')
+  end
+  if cseq > 0 and H.n(m[12]) == epoch and cseq <= H.n(m[13]) then
+    return { 1, 'OK', m[14] or '', H.n(m[4]), H.n(m[7]), 1 }
   end
   local mode = m[1] or ((r.smode and r.smode ~= '') and r.smode or 'durable')
   local frames = H.n(m[4]) + 1
@@ -89,6 +97,10 @@ redis.register_function('ff_append_frame', H.wrap(function(keys, args)
   local id = redis.call(unpack(cmd))
 
   local set = { 'HSET', mkey, 'frames', frames, 'bytes', bytes, 'last_id', id }
+  if cseq > 0 then
+    set[#set + 1] = 'cepoch'; set[#set + 1] = epoch
+    set[#set + 1] = 'cseq'; set[#set + 1] = cseq
+  end
   if not m[1] then
     set[#set + 1] = 'mode'; set[#set + 1] = mode
     set[#set + 1] = 'opened'; set[#set + 1] = now
@@ -111,5 +123,5 @@ redis.register_function('ff_append_frame', H.wrap(function(keys, args)
       redis.call('PEXPIRE', skey, ttl)
     end
   end
-  return { 1, 'OK', id, frames, sumv }
+  return { 1, 'OK', id, frames, sumv, 0 }
 end))

@@ -9,7 +9,7 @@ ARGV: [1] attempt index (0..2^53-1), [2] after entry id ("" or "ms-seq"), [3] to
   "ms-seq"), [4] count (1..10000).
 Reply: {1, "OK", mode (durable|summary|best_effort), closed (0|1), close reason, closed at (Unix ms,
   0 when unknown), frame count (frames appended), summary document or nil, summary version,
-  entries: XRANGE reply {{id, {field, value, ...}}, ...}}.
+  entries: XRANGE reply {{id, {field, value, ...}}, ...}, close entry id ("" when none)}.
 Errors: INVALID_ARGUMENT, NOT_FOUND (no such execution). ]]
 redis.register_function {
   function_name = 'ff_read_frames',
@@ -27,7 +27,7 @@ redis.register_function {
     if not rec[1] then H.raise('NOT_FOUND', 'no such execution') end
     local sidx = H.s(idx)
     local m = redis.call('HMGET', H.k_frames_meta(core, sidx), 'mode', 'closed', 'reason', 'closed_at', 'frames',
-      'sum', 'sumv')
+      'sum', 'sumv', 'close_id')
     local mode = m[1] or ((rec[5] and rec[5] ~= '') and rec[5] or 'durable')
     local closed, reason, closed_at = 0, '', 0
     if m[2] == '1' then
@@ -41,6 +41,6 @@ redis.register_function {
       local from = after == '' and '-' or ('(' .. after)
       entries = redis.call('XRANGE', H.k_frames(core, sidx), from, to == '' and '+' or to, 'COUNT', count)
     end
-    return { 1, 'OK', mode, closed, reason, closed_at, H.n(m[5]), m[6] or false, H.n(m[7]), entries }
+    return { 1, 'OK', mode, closed, reason, closed_at, H.n(m[5]), m[6] or false, H.n(m[7]), entries, m[8] or '' }
   end),
 }

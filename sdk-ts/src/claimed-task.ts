@@ -1,12 +1,20 @@
 import { create } from "@bufbuild/protobuf";
+import type { Span } from "@opentelemetry/api";
 import { FenceSchema, type Fence } from "./gen/flowfabric/v1/common_pb.js";
 import {
+  AppendFrameRequestSchema,
   CancelTaskRequestSchema, CompleteTaskRequestSchema, DelayTaskRequestSchema, FailOutcome, FailTaskRequestSchema,
   RenewLeaseRequestSchema, UpdateProgressRequestSchema, type Task,
 } from "./gen/flowfabric/v1/worker_pb.js";
 import { ErrorCode, FlowFabricError, LocalReason } from "./errors.js";
+import { ATTR_ERROR_REASON, ATTR_OUTCOME, operationSpanName } from "./telemetry/attributes.js";
+import { headersOfSpanContext, traceHeaders, type TraceHeaders } from "./telemetry/trace-context.js";
 import type { OperationKind, OperationRequest, OperationResponse, TaskOperationChannel, TaskState } from "./task-operations.js";
 import type { TaskAbortKind, TaskAbortReason } from "./worker-events.js";
+import { FrameTail, readStream, type ReadStreamOptions, type ReadStreamResult, type StreamAccess, type TailStreamOptions } from "./streams.js";
+
+/** Task span outcome of each terminal operation (fail sets its own: retry_scheduled or failed). */
+const SETTLED_OUTCOME: Partial<Record<OperationKind, string>> = { complete: "completed", fail: "failed", cancel: "cancelled", delay: "delayed" };
 
 /** Consecutive missed renewals after which {@link ClaimedTask.isLeaseHealthy} turns false. */
 export const UNHEALTHY_AFTER_MISSED_RENEWALS = 3;
@@ -27,6 +35,24 @@ export interface FailResult extends SettleResult {
   readonly retryCount: number;
 }
 
+/** Options of {@link ClaimedTask.appendFrame}. */
+export interface AppendFrameOptions {
+  /** Correlation id (e.g. a tool call id), at most 256 bytes. */
+  readonly correlationId?: string;
+  /** Best-effort mode: makes this attempt's stream permanent (no TTL). */
+  readonly durable?: boolean;
+}
+
+/** Result of {@link ClaimedTask.appendFrame}. */
+export interface AppendFrameResult {
+  /** Stream entry id "<ms>-<seq>" of the frame (a cursor for readStream/tailStream). */
+  readonly entryId: string;
+  /** Frames appended to this attempt's stream so far; this frame's 1-based sequence number. */
+  readonly frameCount: number;
+  /** Summary mode: the summary document version after this frame; 0 otherwise. */
+  readonly summaryVersion: number;
+}
+
 /** The worker's handle on a task's internals (not part of the public API). */
 export interface TaskControl {
   /** The fence presented on every operation. */
@@ -39,6 +65,8 @@ export interface TaskControl {
   lose(kind: Exclude<TaskAbortKind, "shutdown">, message: string): boolean;
   /** The worker is shutting down: aborts the signal, keeps the state. */
   shutdown(message: string): void;
+  /** The task runs inside `span`: operations become its events and settle requests carry its context. */
+  trace(span: Span): void;
 }
 
 /** Symbol under which a {@link ClaimedTask} exposes its {@link TaskControl} to the worker. */
@@ -81,7 +109,10 @@ export class ClaimedTask {
   readonly createdAtMs: number;
   /** Execution deadline, in Unix milliseconds; 0 when none. */
   readonly deadlineAtMs: number;
-  /** W3C traceparent of the producer's trace; empty when untraced. */
+  /**
+   * W3C traceparent of the gateway's dispatch span (a child of the producer's span), or of the
+   * producer's span when the gateway does not trace; empty when untraced.
+   */
   readonly traceparent: string;
   /** W3C tracestate accompanying traceparent. */
   readonly tracestate: string;
@@ -94,6 +125,9 @@ export class ClaimedTask {
   #failures = 0;
   #renewedSinceTick = true;
   #lostWhileSettling: TaskAbortReason | undefined;
+  #span: Span | undefined;
+  /** Number of the last appendFrame of this lease (lets the gateway drop a re-sent append). */
+  #frameSeq = 0;
   readonly #control: TaskControl;
 
   /** Built by the worker from a pushed task; not meant to be constructed by users. */
@@ -131,6 +165,9 @@ export class ClaimedTask {
       },
       lose: (kind: Exclude<TaskAbortKind, "shutdown">, message: string) => this.#lose({ kind, message }),
       shutdown: (message: string) => this.#abortSignal({ kind: "shutdown", message }),
+      trace: (span: Span) => {
+        this.#span = span;
+      },
     });
   }
 
@@ -183,9 +220,48 @@ export class ClaimedTask {
     await this.#operate("updateProgress", create(UpdateProgressRequestSchema, { fence: this.#fence, percent, message }));
   }
 
+  /**
+   * Appends one output frame (a token, a log line, a progress event, an artifact reference...)
+   * to this attempt's frame stream; consumers read it with `readStream`/`tailStream`. Fenced by
+   * the lease: after the task is consumed or its lease is lost it is rejected. Appends made
+   * without awaiting each other are stored in call order; one re-sent after a reconnect is not
+   * stored twice. A string payload is sent as UTF-8. Oversize frames (default 64 KiB with type,
+   * correlation id and metadata) and full durable streams are rejected with RESOURCE_EXHAUSTED
+   * (reason LIMIT_EXCEEDED, `metadata.limit` naming the limit).
+   */
+  async appendFrame(frameType: string, payload: Uint8Array | string, metadata: Readonly<Record<string, string>> = {}, options: AppendFrameOptions = {}): Promise<AppendFrameResult> {
+    const request = create(AppendFrameRequestSchema, {
+      fence: this.#fence,
+      frameType,
+      payload: typeof payload === "string" ? Buffer.from(payload, "utf8") : payload,
+      correlationId: options.correlationId ?? "",
+      metadata: { ...metadata },
+      durable: options.durable ?? false,
+      sequence: BigInt(++this.#frameSeq),
+    });
+    const response = await this.#operate("appendFrame", request);
+    return { entryId: response.entryId, frameCount: Number(response.frameCount), summaryVersion: Number(response.summaryVersion) };
+  }
+
+  /** Reads a range of this attempt's frames (see FlowFabricClient.readStream). */
+  readStream(options: ReadStreamOptions = {}): Promise<ReadStreamResult> {
+    return readStream(this.#streams(), this.executionId, this.attemptIndex, options);
+  }
+
+  /** Follows this attempt's frames live (see FlowFabricClient.tailStream). */
+  tailStream(options: TailStreamOptions = {}): FrameTail {
+    return new FrameTail(this.#streams(), this.executionId, this.attemptIndex, options);
+  }
+
+  #streams(): StreamAccess {
+    const streams = this.#channel.streams;
+    if (streams === undefined) throw FlowFabricError.local(ErrorCode.UNIMPLEMENTED, LocalReason.CLOSED, "this task has no stream channel");
+    return streams;
+  }
+
   /** Completes the execution, with an optional result (a string is sent as UTF-8). Consumes the task. */
   async complete(result?: Uint8Array | string): Promise<SettleResult> {
-    const request = create(CompleteTaskRequestSchema, { fence: this.#fence });
+    const request = create(CompleteTaskRequestSchema, { fence: this.#fence, ...this.#traceHeaders() });
     if (result !== undefined) request.result = typeof result === "string" ? Buffer.from(result, "utf8") : result;
     const response = await this.#settle("complete", request);
     return { reconciled: response.reconciled };
@@ -196,8 +272,9 @@ export class ClaimedTask {
    * `category` (default "error") is matched against the policy's retryable categories. Consumes the task.
    */
   async fail(reason: string, category = "error"): Promise<FailResult> {
-    const response = await this.#settle("fail", create(FailTaskRequestSchema, { fence: this.#fence, reason, category }));
+    const response = await this.#settle("fail", create(FailTaskRequestSchema, { fence: this.#fence, reason, category, ...this.#traceHeaders() }));
     const retry = response.outcome === FailOutcome.RETRY_SCHEDULED;
+    this.#span?.setAttribute(ATTR_OUTCOME, retry ? "retry_scheduled" : "failed");
     return {
       outcome: retry ? "retry_scheduled" : "failed",
       retryAtMs: retry ? Number(response.retryAtMs) : undefined,
@@ -208,7 +285,7 @@ export class ClaimedTask {
 
   /** Cancels the execution as its lease holder. Consumes the task. */
   async cancel(reason: string): Promise<SettleResult> {
-    const response = await this.#settle("cancel", create(CancelTaskRequestSchema, { fence: this.#fence, reason }));
+    const response = await this.#settle("cancel", create(CancelTaskRequestSchema, { fence: this.#fence, reason, ...this.#traceHeaders() }));
     return { reconciled: response.reconciled };
   }
 
@@ -222,8 +299,14 @@ export class ClaimedTask {
     return this.#control;
   }
 
+  /** Trace context for a settle request: the task span's, else the caller's active span's. */
+  #traceHeaders(): TraceHeaders {
+    return this.#span !== undefined ? headersOfSpanContext(this.#span.spanContext()) : traceHeaders();
+  }
+
   #lose(reason: TaskAbortReason): boolean {
     if (this.#state === "running") {
+      this.#span?.setAttribute(ATTR_OUTCOME, "lost");
       this.#abortSignal(reason);
       this.#end("lost");
       return true;
@@ -259,9 +342,12 @@ export class ClaimedTask {
   async #operate<K extends OperationKind>(kind: K, request: OperationRequest<K>): Promise<OperationResponse<K>> {
     this.#assertRunning();
     try {
-      return await this.#channel.submit(this, kind, request);
+      const response = await this.#channel.submit(this, kind, request);
+      this.#span?.addEvent(operationSpanName(kind));
+      return response;
     } catch (error) {
       const ffError = FlowFabricError.fromServiceError(error);
+      this.#span?.addEvent(operationSpanName(kind), { [ATTR_OUTCOME]: "error", [ATTR_ERROR_REASON]: ffError.reason });
       if (ffError.isLeaseGone) this.#lose({ kind: "lease_lost", message: ffError.reason });
       throw ffError;
     }
@@ -272,10 +358,12 @@ export class ClaimedTask {
     this.#state = "settling";
     try {
       const response = await this.#channel.submit(this, kind, request);
+      this.#span?.addEvent(operationSpanName(kind)).setAttribute(ATTR_OUTCOME, SETTLED_OUTCOME[kind] ?? kind);
       this.#end("consumed");
       return response;
     } catch (error) {
       const ffError = FlowFabricError.fromServiceError(error);
+      this.#span?.addEvent(operationSpanName(kind), { [ATTR_OUTCOME]: "error", [ATTR_ERROR_REASON]: ffError.reason });
       if (ffError.isLeaseGone || ffError.reason === LocalReason.CLOSED) this.#end("consumed");
       else if (this.#lostWhileSettling !== undefined) this.#end("lost");
       else this.#state = "running";

@@ -10,6 +10,8 @@ import {
 } from "./gen/flowfabric/v1/execution_pb.js";
 import { callMetadata, createGrpcClient, unaryCall, waitForReady, type TypedMethod } from "./grpc-call.js";
 import { compileClientOptions, type ClientOptions, type CompiledClientOptions } from "./options.js";
+import { FrameTail, readStream, type ReadStreamOptions, type ReadStreamResult, type StreamAccess, type TailStreamOptions } from "./streams.js";
+import { traceHeaders } from "./telemetry/trace-context.js";
 
 /**
  * Producer and operator client: creates executions and reads their state and results through
@@ -39,7 +41,11 @@ export class FlowFabricClient {
     return client;
   }
 
-  /** Creates one execution (an idempotency key already used returns the existing one, `duplicate: true`). */
+  /**
+   * Creates one execution (an idempotency key already used returns the existing one, `duplicate: true`).
+   * The span active in the caller's context becomes the execution's trace parent (see
+   * docs/observability.md); `spec.traceparent` overrides it.
+   */
   async createExecution(spec: ExecutionSpec): Promise<CreatedExecution> {
     const response = await this.#call(ExecutionService.method.createExecution, toCreateRequest(spec, this.options.namespace));
     return fromCreateResponse(response);
@@ -71,6 +77,29 @@ export class FlowFabricClient {
     return fromCancelResponse(await this.#call(ExecutionService.method.cancelExecution, create(CancelExecutionRequestSchema, { executionId, reason })));
   }
 
+  /**
+   * Reads a range of one attempt's output frames: at most `count` (default 100) after
+   * `afterEntryId`, with the stream's state (closed and why, mode, summary document).
+   */
+  readStream(executionId: string, attemptIndex: number, options: ReadStreamOptions = {}): Promise<ReadStreamResult> {
+    if (this.#closed) return Promise.reject(FlowFabricError.local(ErrorCode.CANCELLED, LocalReason.CLOSED, "the client is closed"));
+    return readStream(this.#streamAccess(), executionId, attemptIndex, options);
+  }
+
+  /**
+   * Follows one attempt's output frames live: `for await (const frame of client.tailStream(id, 0))`.
+   * Replays the frames after `afterEntryId` (default: all), then delivers each new one as it is
+   * appended, and ends when the stream closes (`tail.end` says why). Resumes by itself from the
+   * last frame after a dropped connection or a gateway drain: no frame missed, none twice.
+   */
+  tailStream(executionId: string, attemptIndex: number, options: TailStreamOptions = {}): FrameTail {
+    return new FrameTail(this.#streamAccess(), executionId, attemptIndex, options);
+  }
+
+  #streamAccess(): StreamAccess {
+    return { client: () => this.#client, metadata: () => callMetadata(this.options.authToken), callTimeoutMs: this.options.callTimeoutMs };
+  }
+
   /** Closes the channel; later calls reject with CLOSED. Idempotent. */
   close(): void {
     if (this.#closed) return;
@@ -80,6 +109,14 @@ export class FlowFabricClient {
 
   #call<I extends DescMessage, O extends DescMessage>(method: TypedMethod<I, O>, request: MessageShape<I>): Promise<MessageShape<O>> {
     if (this.#closed) return Promise.reject(FlowFabricError.local(ErrorCode.CANCELLED, LocalReason.CLOSED, "the client is closed"));
-    return unaryCall(this.#client, method, request, callMetadata(this.options.authToken), this.options.callTimeoutMs);
+    const metadata = callMetadata(this.options.authToken);
+    // The producer's active span (if any) travels as W3C metadata: the gateway stores it with a
+    // created execution and parents its own spans on it.
+    const { traceparent, tracestate } = traceHeaders();
+    if (traceparent !== "") {
+      metadata.set("traceparent", traceparent);
+      if (tracestate !== "") metadata.set("tracestate", tracestate);
+    }
+    return unaryCall(this.#client, method, request, metadata, this.options.callTimeoutMs);
   }
 }

@@ -1,9 +1,12 @@
 import { create } from "@bufbuild/protobuf";
+import { toStreamMode, type StreamModeName } from "./streams.js";
 import { BackoffKind, PublicState, RetryPolicySchema, type RetryPolicy } from "./gen/flowfabric/v1/common_pb.js";
 import {
   CreateExecutionRequestSchema,
   type CancelExecutionResponse, type CreateExecutionRequest, type CreateExecutionResponse, type ExecutionInfo, type GetResultResponse,
 } from "./gen/flowfabric/v1/execution_pb.js";
+import { TRACE_MODE_TAG } from "./telemetry/attributes.js";
+import type { TraceMode } from "./telemetry/task-tracing.js";
 
 /** Public state of an execution, as a lowercase name. */
 export type PublicStateName =
@@ -76,10 +79,23 @@ export interface ExecutionSpec {
   readonly idempotencyKey?: string;
   /** Times a lost lease may be reclaimed before the execution fails; default 10. */
   readonly maxReclaims?: number;
-  /** W3C traceparent of the producer's span. */
+  /**
+   * W3C traceparent of the producer's span. Default: the span active when `createExecution` is
+   * called (sent as `traceparent` request metadata).
+   */
   readonly traceparent?: string;
   /** W3C tracestate accompanying traceparent. */
   readonly tracestate?: string;
+  /**
+   * How the worker's `flowfabric.task` span joins the producer's trace, overriding the worker's
+   * `traceMode` for this execution: "child" (same trace) or "link" (a new trace linked to it).
+   * Carried as the tag `flowfabric.trace_mode`. Default: the worker's choice.
+   */
+  readonly traceMode?: TraceMode;
+  /** How the attempts' output frame streams are kept (docs/streams.md). Default "durable". */
+  readonly streamMode?: StreamModeName;
+  /** Best-effort mode: a frame stream expires this long after its last append, in ms; default 60000. */
+  readonly streamTtlMs?: number;
 }
 
 /** A created (or deduplicated) execution. */
@@ -160,13 +176,15 @@ export function toCreateRequest(spec: ExecutionSpec, defaultNamespace: string): 
     priority: spec.priority ?? 0,
     delayUntilMs: BigInt(Math.floor(spec.delayUntilMs ?? 0)),
     requiredCapabilities: [...(spec.requiredCapabilities ?? [])],
-    tags: { ...(spec.tags ?? {}) },
+    tags: spec.traceMode === undefined ? { ...(spec.tags ?? {}) } : { ...(spec.tags ?? {}), [TRACE_MODE_TAG]: spec.traceMode },
     deadlineAtMs: BigInt(Math.floor(spec.deadlineAtMs ?? 0)),
     attemptTimeoutMs: BigInt(Math.floor(spec.attemptTimeoutMs ?? 0)),
     idempotencyKey: spec.idempotencyKey ?? "",
     maxReclaims: spec.maxReclaims ?? 0,
     traceparent: spec.traceparent ?? "",
     tracestate: spec.tracestate ?? "",
+    streamMode: toStreamMode(spec.streamMode),
+    streamTtlMs: BigInt(Math.floor(spec.streamTtlMs ?? 0)),
   });
   if (spec.retryPolicy !== undefined) request.retryPolicy = toRetryPolicy(spec.retryPolicy);
   return request;

@@ -9,6 +9,12 @@ export type { TaskState } from "./task-operations.js";
 export type { RunOptions, TaskHandler, TaskResult } from "./task-runner.js";
 export type { TaskAbortKind, TaskAbortReason, WorkerEvent, WorkerState } from "./worker-events.js";
 export { FlowFabricClient } from "./client.js";
+export {
+  FrameTail,
+  type ReadStreamOptions, type ReadStreamResult, type StreamCloseReasonName, type StreamEnd, type StreamFrame, type StreamModeName,
+  type TailStreamOptions,
+} from "./streams.js";
+export type { AppendFrameOptions, AppendFrameResult } from "./claimed-task.js";
 export type {
   CancelExecutionResult, CreatedExecution, ExecutionDescription, ExecutionResult, ExecutionSpec, PublicStateName, RetryPolicySpec,
 } from "./execution-types.js";
@@ -19,3 +25,5 @@ export {
   type ReconnectOptions, type WorkerOptions,
 } from "./options.js";
 export { backoffDelayMs, type BackoffPolicy } from "./backoff.js";
+export type { TraceMode } from "./telemetry/task-tracing.js";
+export * as telemetry from "./telemetry/attributes.js";

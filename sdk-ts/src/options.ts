@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { ChannelCredentials } from "@grpc/grpc-js";
+import type { MeterProvider, TracerProvider } from "@opentelemetry/api";
 import { ErrorCode, FlowFabricError } from "./errors.js";
+import type { TraceMode } from "./telemetry/task-tracing.js";
 import type { WorkerEvent } from "./worker-events.js";
 
 /** Default gateway address. */
@@ -56,6 +58,19 @@ export interface WorkerOptions {
   readonly grpc?: GrpcOptions;
   /** Observer of connection and lease events (for logs and metrics); must not throw. */
   readonly onEvent?: (event: WorkerEvent) => void;
+  /**
+   * How each task's `flowfabric.task` span joins the producer's trace: "child" (default; one
+   * trace, producer -> dispatch -> task) or "link" (a new trace per task, linked to the dispatch
+   * span). An execution's `traceMode` (tag `flowfabric.trace_mode`) overrides it.
+   */
+  readonly traceMode?: TraceMode;
+  /** Tracer provider of task spans; default the global one (`@opentelemetry/api`). */
+  readonly tracerProvider?: TracerProvider;
+  /**
+   * Meter provider of the handler-duration histogram; default the global one as registered when
+   * the worker connects (register it before `connect()`).
+   */
+  readonly meterProvider?: MeterProvider;
 }
 
 /** Compiled gRPC settings: every default applied. */
@@ -96,6 +111,12 @@ export interface CompiledWorkerOptions {
   readonly grpc: CompiledGrpcOptions;
   /** Event observer (a no-op by default). */
   readonly onEvent: (event: WorkerEvent) => void;
+  /** Trace mode of task spans. */
+  readonly traceMode: TraceMode;
+  /** Tracer provider; undefined means the global one. */
+  readonly tracerProvider: TracerProvider | undefined;
+  /** Meter provider; undefined means the global one. */
+  readonly meterProvider: MeterProvider | undefined;
 }
 
 /** Options of {@link FlowFabricClient.connect}. */
@@ -141,6 +162,8 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
   if (maxDelayMs < initialDelayMs) invalid("reconnect.maxDelayMs", "must be >= reconnect.initialDelayMs");
   const maxAttempts = options.reconnect?.maxAttempts ?? Infinity;
   if (!(maxAttempts >= 1)) invalid("reconnect.maxAttempts", "must be >= 1");
+  const traceMode = options.traceMode ?? "child";
+  if (traceMode !== "child" && traceMode !== "link") invalid("traceMode", 'must be "child" or "link"');
   return Object.freeze({
     address: options.address ?? DEFAULT_ADDRESS,
     workerId,
@@ -154,6 +177,9 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     authToken: options.authToken,
     grpc: compileGrpcOptions(options.grpc),
     onEvent: options.onEvent ?? (() => undefined),
+    traceMode,
+    tracerProvider: options.tracerProvider,
+    meterProvider: options.meterProvider,
   });
 }
 

@@ -1,4 +1,6 @@
+import type { StreamAccess } from "./streams.js";
 import type {
+  AppendFrameRequest, AppendFrameResponse,
   CancelTaskRequest, CancelTaskResponse, CompleteTaskRequest, CompleteTaskResponse, DelayTaskRequest, DelayTaskResponse,
   FailTaskRequest, FailTaskResponse, RenewLeaseRequest, RenewLeaseResponse, UpdateProgressRequest, UpdateProgressResponse,
 } from "./gen/flowfabric/v1/worker_pb.js";
@@ -20,6 +22,8 @@ export interface OperationTypes {
   readonly cancel: readonly [CancelTaskRequest, CancelTaskResponse];
   /** Delay and release (terminal). */
   readonly delay: readonly [DelayTaskRequest, DelayTaskResponse];
+  /** Output frame append (docs/streams.md). */
+  readonly appendFrame: readonly [AppendFrameRequest, AppendFrameResponse];
 }
 
 /** Name of a task operation. */
@@ -58,4 +62,6 @@ export interface TaskOperationChannel {
   submit<K extends OperationKind>(task: OperationOwner, kind: K, request: OperationRequest<K>): Promise<OperationResponse<K>>;
   /** Called once when the task is consumed or lost (its slot is free). */
   taskEnded(task: OperationOwner): void;
+  /** Channel for reading frame streams (ClaimedTask.readStream/tailStream); absent in fakes. */
+  readonly streams?: StreamAccess;
 }

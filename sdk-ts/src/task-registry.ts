@@ -5,6 +5,7 @@ import {
   type AdoptionResult, type CancelRequested, type HeartbeatAck, type LeaseLost, type TaskPush,
 } from "./gen/flowfabric/v1/worker_pb.js";
 import type { OperationRouter } from "./operation-router.js";
+import type { StreamAccess } from "./streams.js";
 import type { OperationOwner, TaskOperationChannel } from "./task-operations.js";
 import { TaskQueue } from "./task-queue.js";
 import type { TaskAbortReason, WorkerEvent } from "./worker-events.js";
@@ -18,17 +19,18 @@ import type { WorkerSession } from "./worker-session.js";
 export class TaskRegistry {
   readonly #held = new Map<string, ClaimedTask>();
   readonly #queue = new TaskQueue<ClaimedTask>();
-  readonly #acks = new Map<WorkerSession, string[]>();
+  readonly #acks = new Map<WorkerSession, ClaimedTask[]>();
   readonly #idleWaiters: Array<() => void> = [];
   readonly #receivedAtMs = new WeakMap<ClaimedTask, number>();
   readonly #heartbeatsSentAtMs = new Map<WorkerSession, number[]>();
   readonly #channel: TaskOperationChannel;
 
-  /** `router` carries the tasks' operations; `emit` reports lost tasks. */
-  constructor(router: OperationRouter, private readonly emit: (event: WorkerEvent) => void) {
+  /** `router` carries the tasks' operations; `emit` reports lost tasks; `streams` serves their frame reads. */
+  constructor(router: OperationRouter, private readonly emit: (event: WorkerEvent) => void, streams?: StreamAccess) {
     this.#channel = {
       submit: (owner, kind, request) => router.submit(owner, kind, request),
       taskEnded: (owner) => this.#ended(owner),
+      ...(streams === undefined ? {} : { streams }),
     };
   }
 
@@ -55,7 +57,7 @@ export class TaskRegistry {
       this.#held.get(task.executionId)?.[TASK_CONTROL].lose("lease_lost", "the execution was pushed again");
       this.#held.set(task.executionId, task);
       this.#receivedAtMs.set(task, Date.now());
-      ids.push(task.leaseId);
+      ids.push(task);
       this.#queue.push(task);
     }
   }
@@ -71,7 +73,7 @@ export class TaskRegistry {
     if (ids === undefined || ids.length === 0) return;
     const unacknowledged = new Set(ids);
     for (const task of this.held()) {
-      if (unacknowledged.has(task.leaseId)) task[TASK_CONTROL].lose("lease_lost", "the session ended before the task was acknowledged");
+      if (unacknowledged.has(task)) task[TASK_CONTROL].lose("lease_lost", "the session ended before the task was acknowledged");
     }
   }
 
@@ -161,7 +163,11 @@ export class TaskRegistry {
   #flushAcks(session: WorkerSession): void {
     const ids = this.#acks.get(session);
     this.#acks.delete(session);
-    if (ids !== undefined && ids.length > 0) session.send({ case: "ack", value: create(TaskAckSchema, { leaseIds: ids }) });
+    if (ids === undefined) return;
+    // A task already being settled needs no ack: its complete/fail/cancel/delay tells the gateway
+    // the worker has it (fast handlers finish before this tick's acks are flushed).
+    const pending = ids.filter((task) => task.state === "running").map((task) => task.leaseId);
+    if (pending.length > 0) session.send({ case: "ack", value: create(TaskAckSchema, { leaseIds: pending }) });
   }
 
   #ended(owner: OperationOwner): void {

@@ -1,5 +1,8 @@
-import type { ClaimedTask } from "./claimed-task.js";
+import { SpanStatusCode, type Span } from "@opentelemetry/api";
+import { TASK_CONTROL, type ClaimedTask } from "./claimed-task.js";
 import { FlowFabricError } from "./errors.js";
+import type { TaskTelemetry } from "./telemetry/task-tracing.js";
+import { withSpan } from "./telemetry/trace-context.js";
 import type { TaskAbortReason } from "./worker-events.js";
 
 /** What a task handler may return: the result payload (a string is sent as UTF-8) or nothing. */
@@ -21,15 +24,33 @@ export interface RunOptions {
 /**
  * Runs `handler` on `task` and settles the task unless the handler already did, the lease is
  * lost, or the worker shut the task down (its lease then lapses and the gateway requeues it).
- * Never rejects; settle errors go to `report`.
+ * Never rejects; settle errors go to `report`. With `telemetry` and a tracer provider in place,
+ * all of it runs inside a `flowfabric.task` span (see {@link TaskTelemetry.taskSpan}).
  */
-export async function runTask(task: ClaimedTask, handler: TaskHandler, report: (error: FlowFabricError) => void): Promise<void> {
+export function runTask(task: ClaimedTask, handler: TaskHandler, report: (error: FlowFabricError) => void, telemetry?: TaskTelemetry): Promise<void> {
+  if (telemetry === undefined || !telemetry.tracing) return runAndSettle(task, handler, report, telemetry, undefined);
+  // The handler and the settle run inside the task span: user spans nest under it, and the
+  // settle request carries its traceparent (the gateway's complete/fail span is its child).
+  const { name, options, parent } = telemetry.taskSpan(task);
+  return withSpan(telemetry.tracer, name, options, parent, (span) => {
+    task[TASK_CONTROL].trace(span);
+    return runAndSettle(task, handler, report, telemetry, span);
+  });
+}
+
+async function runAndSettle(task: ClaimedTask, handler: TaskHandler, report: (error: FlowFabricError) => void, telemetry: TaskTelemetry | undefined, span: Span | undefined): Promise<void> {
   let outcome: { readonly ok: true; readonly value: TaskResult } | { readonly ok: false; readonly error: unknown };
+  const startedAt = performance.now();
   try {
     outcome = { ok: true, value: await handler(task) };
   } catch (error) {
     outcome = { ok: false, error };
+    if (span !== undefined) {
+      span.recordException(error instanceof Error ? error : { message: String(error) });
+      span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(error) });
+    }
   }
+  telemetry?.handlerDone(task, (performance.now() - startedAt) / 1000, outcome.ok);
   if (!shouldSettle(task)) return;
   try {
     if (outcome.ok) {

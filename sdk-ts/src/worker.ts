@@ -10,6 +10,7 @@ import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } 
 import { Slots } from "./task-queue.js";
 import { TaskRegistry } from "./task-registry.js";
 import { runTask, type RunOptions, type TaskHandler } from "./task-runner.js";
+import { TaskTelemetry } from "./telemetry/task-tracing.js";
 import { childController, every, sleep } from "./timers.js";
 import type { WorkerEvent, WorkerState } from "./worker-events.js";
 import { helloFor, WorkerSession, type SessionHandlers } from "./worker-session.js";
@@ -50,7 +51,11 @@ export class FlowFabricWorker {
   readonly #reconnectTimers = childController(this.#timers.signal);
   #heartbeatTimers: AbortController | undefined;
   readonly #router = new OperationRouter();
-  readonly #tasks = new TaskRegistry(this.#router, (event) => this.#emit(event));
+  readonly #tasks = new TaskRegistry(this.#router, (event) => this.#emit(event), {
+    client: () => this.#client,
+    metadata: () => callMetadata(this.options.authToken),
+    callTimeoutMs: 30_000,
+  });
   readonly #sessions = new Set<WorkerSession>();
   readonly #welcomeWaiters = new Map<WorkerSession, (error: FlowFabricError | undefined) => void>();
   #opSession: WorkerSession | undefined;
@@ -59,9 +64,11 @@ export class FlowFabricWorker {
   #closing: Promise<void> | undefined;
   readonly #closed: Promise<void>;
   #resolveClosed!: (error: FlowFabricError | undefined) => void;
+  readonly #telemetry: TaskTelemetry;
 
   private constructor(options: CompiledWorkerOptions) {
     this.options = options;
+    this.#telemetry = new TaskTelemetry(options.workerId, options.traceMode, options.tracerProvider, options.meterProvider);
     this.#client = createGrpcClient(options.address, options.grpc);
     this.#closed = new Promise<void>((resolve, reject) => {
       this.#resolveClosed = (error) => (error === undefined ? resolve() : reject(error));
@@ -99,6 +106,8 @@ export class FlowFabricWorker {
    * Runs `handler` for every pushed task, at most `maxConcurrentTasks` at once (see
    * {@link TaskHandler} for how its outcome settles the task). Resolves when the worker closes;
    * rejects if the worker gave up reconnecting. Cannot be combined with {@link tasks}.
+   * Each handler runs inside a `flowfabric.task` span (see {@link WorkerOptions.traceMode}) when
+   * a tracer provider is in place, and its duration is recorded in `flowfabric.task.handler.duration`.
    */
   async run(handler: TaskHandler, options: RunOptions = {}): Promise<void> {
     this.#claimConsumer("run");
@@ -110,7 +119,7 @@ export class FlowFabricWorker {
       void runTask(task, handler, (error) => {
         this.#emit({ type: "settle_failed", executionId: task.executionId, error });
         options.onSettleError?.(error, task);
-      }).finally(() => slots.release());
+      }, this.#telemetry).finally(() => slots.release());
     }
     await this.#closed;
   }

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { FlowFabricClient, FlowFabricWorker, type ClaimedTask } from "../../sdk-ts/src/index.js";
 import { startGateway, type Gateway } from "../../gateway/src/index.js";
-import { eventually, FAST, startHarness, type Harness } from "../support/gateway.js";
+import { awaitAll, eventually, FAST, startHarness, type Harness } from "../support/gateway.js";
 
 /** Crash recovery: nothing lost, nothing done twice. */
 let h: Harness;
@@ -49,9 +49,9 @@ test("a worker process killed with SIGKILL mid-task: its executions are requeued
     completions.set(task.executionId, (completions.get(task.executionId) ?? 0) + 1);
     return `done by survivor on attempt ${task.attemptIndex}`;
   });
+  const results = await awaitAll((id) => client.getResult(id), made.map((m) => m.executionId));
   for (const m of made) {
-    const r = await eventually(() => client.getResult(m.executionId), (x) => x.state === "completed", 10_000, 50);
-    expect(Buffer.from(r.result!).toString()).toBe("done by survivor on attempt 1");
+    expect(Buffer.from(results.get(m.executionId)!.result!).toString()).toBe("done by survivor on attempt 1");
     const d = await client.describeExecution(m.executionId);
     expect(d.attemptCount).toBe(2);
     expect(d.reclaimCount).toBe(1);
@@ -113,7 +113,7 @@ test("two gateways, many workers: no execution is granted twice", async () => {
     ids.push(...made.map((m) => m.executionId));
   }
   await eventually(async () => grants.size, (n) => n === 2000, 30_000, 50);
-  await Promise.all(ids.map((id) => eventually(() => client.getResult(id), (x) => x.state === "completed", 10_000, 50)));
+  await awaitAll((id) => client.getResult(id), ids);
   expect([...grants.values()].filter((n) => n !== 1)).toEqual([]);
   for (const id of ids.slice(0, 50)) expect((await client.describeExecution(id)).attemptCount).toBe(1);
 }, 60_000);

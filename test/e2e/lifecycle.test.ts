@@ -1,5 +1,5 @@
 import { FlowFabricClient, FlowFabricWorker, type ClaimedTask } from "../../sdk-ts/src/index.js";
-import { eventually, startHarness, type Harness } from "../support/gateway.js";
+import { awaitAll, eventually, startHarness, type Harness } from "../support/gateway.js";
 
 /** The execution lifecycle end to end: producer -> gateway -> SDK worker -> result. */
 let h: Harness;
@@ -23,8 +23,7 @@ async function startWorker(lanes: string[], handler: (task: ClaimedTask) => Prom
   void worker.run(handler as never);
   return worker;
 }
-const settled = (id: string) =>
-  eventually(() => client.describeExecution(id), (e) => ["completed", "failed", "cancelled", "expired"].includes(e.state));
+const TERMINAL = ["completed", "failed", "cancelled", "expired"];
 
 test("1,000 executions complete with the correct results", async () => {
   let handled = 0;
@@ -40,8 +39,8 @@ test("1,000 executions complete with the correct results", async () => {
   expect(new Set(created.map((c) => c.executionId)).size).toBe(1000);
   await done;
   // The last completions may still be in flight: wait for each to be committed, then check it.
-  const results = await Promise.all(created.map((c) => eventually(() => client.getResult(c.executionId), (r) => r.state === "completed", 10_000, 20)));
-  results.forEach((r, i) => expect(Buffer.from(r.result!).toString()).toBe(`echo:item-${i}`));
+  const results = await awaitAll((id) => client.getResult(id), created.map((c) => c.executionId));
+  created.forEach((c, i) => expect(Buffer.from(results.get(c.executionId)!.result!).toString()).toBe(`echo:item-${i}`));
   expect(handled).toBe(1000);
 }, 60_000);
 
@@ -84,7 +83,7 @@ test("priority first, then FIFO", async () => {
   const high = await client.createExecutions(Array.from({ length: 5 }, (_, i) => ({ lane, kind: "k", input: `high-${i}`, priority: 10 })));
   const seen: string[] = [];
   await startWorker([lane], async (task) => { seen.push(Buffer.from(task.inputPayload).toString()); }, 1);
-  await Promise.all([...low, ...high].map((c) => settled(c.executionId)));
+  await awaitAll((id) => client.describeExecution(id), [...low, ...high].map((c) => c.executionId), TERMINAL);
   expect(seen).toEqual([...Array.from({ length: 5 }, (_, i) => `high-${i}`), ...Array.from({ length: 5 }, (_, i) => `low-${i}`)]);
 });
 
@@ -175,7 +174,7 @@ test("capabilities route work only to workers that have them", async () => {
     ...Array.from({ length: 10 }, () => ({ lane: "caps", kind: "needs-gpu", input: "", requiredCapabilities: ["gpu"] })),
     ...Array.from({ length: 10 }, () => ({ lane: "caps", kind: "any", input: "" })),
   ]);
-  await Promise.all(made.map((c) => settled(c.executionId)));
+  await awaitAll((id) => client.describeExecution(id), made.map((c) => c.executionId), TERMINAL);
   expect(gotPlain.filter((k) => k === "needs-gpu")).toHaveLength(0);
   expect(gotGpu.filter((k) => k === "needs-gpu")).toHaveLength(10);
 });

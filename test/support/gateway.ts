@@ -54,3 +54,33 @@ export async function eventually<T>(fn: () => Promise<T>, predicate: (value: T) 
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Waits until every execution reaches one of `states`, polling the remaining ones in chunks (so
+ * thousands of waits do not flood the gateway under test). Resolves with the final results by id.
+ */
+export async function awaitAll<R extends { state: string }>(
+  get: (id: string) => Promise<R>,
+  ids: readonly string[],
+  states: readonly string[] = ["completed"],
+  timeoutMs = 20_000,
+): Promise<Map<string, R>> {
+  const done = new Map<string, R>();
+  let pending = [...ids];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const still: string[] = [];
+    for (let i = 0; i < pending.length; i += 100) {
+      const chunk = pending.slice(i, i + 100);
+      const results = await Promise.all(chunk.map((id) => get(id)));
+      results.forEach((r, k) => (states.includes(r.state) ? done.set(chunk[k]!, r) : still.push(chunk[k]!)));
+    }
+    pending = still;
+    if (pending.length === 0) return done;
+    if (Date.now() > deadline) {
+      const sample = await get(pending[0]!);
+      throw new Error(`${pending.length} of ${ids.length} executions not in ${states.join("/")} within ${timeoutMs} ms; e.g. ${pending[0]}: ${JSON.stringify(sample)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

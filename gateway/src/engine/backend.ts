@@ -1,4 +1,7 @@
 import type {
+  AppendFrameOutcome, FrameLimits, FrameRead, FrameReadRequest, FrameSpec, FrameWatch, FrameWatchListener,
+} from "./types.js";
+import type {
   CancelResult, ClaimOutcome, ClaimRequest, ClaimantIdentity, CompleteOutcome, CreateOutcome, CreateSpec,
   EngineEvent, ExecutionRecord, FailResult, LeaseFence, QueuePosition, RenewResult, ResultRecord, ScanResult,
 } from "./types.js";
@@ -34,6 +37,16 @@ export interface EngineBackend {
   cancelByOperator(executionId: string, reason: string, cancelledBy: string): Promise<CancelResult>;
   /** Releases the lease; the same attempt resumes at `delayUntilMs`. */
   delay(fence: LeaseFence, delayUntilMs: number): Promise<void>;
+
+  /** Appends one output frame to the running attempt's stream (fenced; caps enforced atomically). */
+  appendFrame(fence: LeaseFence, frame: FrameSpec, limits: FrameLimits): Promise<AppendFrameOutcome>;
+  /** A range of one attempt's frame stream, with the stream's state (mode, closed, summary). */
+  readFrames(req: FrameReadRequest): Promise<FrameRead>;
+  /**
+   * Follows one attempt's frame stream live on a blocking connection shared by the partition's
+   * watched streams (see engine/frame-watcher.ts). Throws NOT_FOUND for a malformed id's partition.
+   */
+  watchFrames(executionId: string, attemptIndex: number, afterId: string, listener: FrameWatchListener): FrameWatch;
 
   describe(executionId: string): Promise<ExecutionRecord>;
   getResult(executionId: string): Promise<ResultRecord>;

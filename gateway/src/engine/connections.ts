@@ -172,3 +172,54 @@ export class ShardedSubscriber {
     await this.closeConns();
   }
 }
+
+/**
+ * A dedicated connection for blocking reads (XREAD BLOCK) on the keys of one hash slot: never the
+ * command connection, so a BLOCK cannot stall FCALL traffic. In Cluster mode it is a plain
+ * connection to the slot's owner; `unblock` sends CLIENT UNBLOCK from a non-blocking connection to
+ * the same node.
+ */
+export interface BlockingConnection {
+  readonly conn: Redis;
+  /** Interrupts the blocking command in progress (it returns as on timeout); true when one was. */
+  unblock(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export async function openBlockingConnection(command: CommandClient, slotKey: string): Promise<BlockingConnection> {
+  let conn: Redis;
+  let control: Redis;
+  let ownControl = false;
+  if (command.isCluster) {
+    const cluster = command as Cluster;
+    await cluster.ping();
+    const owner = cluster.slots[keySlot(slotKey)]?.[0];
+    if (!owner) throw new Error(`no node owns the slot of ${slotKey}`);
+    const { host, port } = parseHostPort(owner);
+    const base = cluster.options.redisOptions ?? {};
+    conn = new Redis({ ...base, host, port, enableAutoPipelining: false });
+    control = new Redis({ ...base, host, port, enableAutoPipelining: false });
+    ownControl = true;
+  } else {
+    control = command as Redis;
+    conn = control.duplicate({ enableAutoPipelining: false });
+  }
+  conn.on("error", () => undefined);
+  if (ownControl) control.on("error", () => undefined);
+  // The client id changes with every (re)connection.
+  let clientId = Number(await conn.client("ID"));
+  conn.on("ready", () => {
+    conn.client("ID").then((id) => { clientId = Number(id); }, () => undefined);
+  });
+  const quit = async (c: Redis): Promise<void> => {
+    try { await c.quit(); } catch { c.disconnect(); }
+  };
+  return {
+    conn,
+    unblock: async () => Number(await control.call("CLIENT", "UNBLOCK", String(clientId))) === 1,
+    close: async () => {
+      conn.disconnect();
+      if (ownControl) await quit(control);
+    },
+  };
+}

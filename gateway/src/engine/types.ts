@@ -238,6 +238,11 @@ export interface FrameSpec {
   readonly metadata: Readonly<Record<string, string>>;
   /** Best-effort mode: makes the stream permanent. */
   readonly durable: boolean;
+  /**
+   * The appender's increasing number of this append within its lease (0/absent = none): a re-sent
+   * append whose number is not above the last stored one is not stored twice.
+   */
+  readonly clientSeq?: number;
 }
 
 /** Size limits enforced by the append (in the Lua function, atomically). */
@@ -259,6 +264,8 @@ export interface AppendFrameOutcome {
   readonly frameCount: number;
   /** Summary mode: the document version after this frame; 0 otherwise. */
   readonly summaryVersion: number;
+  /** A re-send of an append already stored: entry id and counts are the stream's current ones. */
+  readonly duplicate: boolean;
 }
 
 /** A stored frame. */
@@ -304,7 +311,12 @@ export interface FrameRead {
   readonly mode: StreamMode;
   readonly entries: FrameEntry[];
   /** Set once the stream is closed (entries after the cursor may remain). */
-  readonly closed: { readonly reason: StreamCloseReason; readonly closedAtMs: number } | null;
+  readonly closed: {
+    readonly reason: StreamCloseReason;
+    readonly closedAtMs: number;
+    /** The close entry's id; "" when the attempt ended without a frame (no close entry). */
+    readonly entryId: string;
+  } | null;
   /** Frames appended to the stream. */
   readonly frameCount: number;
   /** Summary mode: the document (JSON text), null before the first frame. */

@@ -9,7 +9,10 @@ import { EngineError, EngineErrorCode } from "./errors.js";
 import { buildCancelByHolder, buildCancelByOperator, decodeCancel, FN_CANCEL } from "./fcall/cancel.js";
 import { buildClaim, decodeClaim, FN_CLAIM } from "./fcall/claim.js";
 import type { FcallArgs } from "./fcall/common.js";
+import { buildAppendFrame, decodeAppendFrame, FN_APPEND_FRAME } from "./fcall/append-frame.js";
 import { buildComplete, decodeComplete, FN_COMPLETE } from "./fcall/complete.js";
+import { buildReadFrames, decodeReadFrames, FN_READ_FRAMES } from "./fcall/read-frames.js";
+import { FrameWatcher } from "./frame-watcher.js";
 import { buildCreate, decodeCreate, FN_CREATE } from "./fcall/create.js";
 import { buildDelay, decodeDelay, FN_DELAY } from "./fcall/delay.js";
 import { buildDescribe, decodeDescribe, FN_DESCRIBE } from "./fcall/describe.js";
@@ -30,6 +33,9 @@ import type { QueuePosition,
   CancelResult, ClaimOutcome, ClaimRequest, ClaimantIdentity, CompleteOutcome, CreateOutcome, CreateSpec,
   EngineEvent, ExecutionRecord, FailResult, LeaseFence, RenewResult, ResultRecord, ScanResult,
 } from "./types.js";
+import type {
+  AppendFrameOutcome, FrameLimits, FrameRead, FrameReadRequest, FrameSpec, FrameWatch, FrameWatchListener,
+} from "./types.js";
 
 export interface ValkeyBackendOptions extends ConnectionOptions {
   /**
@@ -39,6 +45,8 @@ export interface ValkeyBackendOptions extends ConnectionOptions {
   readonly partitions: number;
   /** How long `connect` may take (connect, load the library, check the layout), in ms. Default 30000. */
   readonly connectTimeoutMs?: number;
+  /** Longest XREAD BLOCK of a partition's frame reader (watchFrames), in ms. Default 5000. */
+  readonly frameBlockMs?: number;
 }
 
 /** How an FCALL is sent: read-only (FCALL_RO) and/or with the reply's bulk strings as Buffers. */
@@ -59,6 +67,8 @@ const EVENT_CHANNEL = /^ff:\{p:(\d+)\}:events$/;
 
 export class ValkeyBackend implements EngineBackend {
   private subscriber: ShardedSubscriber | null = null;
+  private watcher: FrameWatcher | null = null;
+  private frameBlockMs = 5000;
 
   private constructor(
     private readonly client: CommandClient,
@@ -79,7 +89,9 @@ export class ValkeyBackend implements EngineBackend {
       const boot = async (): Promise<ValkeyBackend> => {
         const libraryVersion = await loadLibrary(client);
         const partitions = await ensurePartitionConfig(client, options.partitions);
-        return new ValkeyBackend(client, partitions, libraryVersion);
+        const backend = new ValkeyBackend(client, partitions, libraryVersion);
+        if (options.frameBlockMs !== undefined) backend.frameBlockMs = options.frameBlockMs;
+        return backend;
       };
       return await Promise.race([boot(), timeout]);
     } catch (err) {
@@ -196,6 +208,23 @@ export class ValkeyBackend implements EngineBackend {
     decodeDelay(await this.fcall(FN_DELAY, buildDelay(fence, this.partitions, delayUntilMs)));
   }
 
+  async appendFrame(fence: LeaseFence, frame: FrameSpec, limits: FrameLimits): Promise<AppendFrameOutcome> {
+    // No await before the FCALL is issued: appends made in one tick reach Valkey in call order.
+    return decodeAppendFrame(await this.fcall(FN_APPEND_FRAME, buildAppendFrame(fence, this.partitions, frame, limits)));
+  }
+
+  async readFrames(req: FrameReadRequest): Promise<FrameRead> {
+    return decodeReadFrames(await this.fcall(FN_READ_FRAMES, buildReadFrames(req, this.partitions), { ro: true, buffer: true }));
+  }
+
+  watchFrames(executionId: string, attemptIndex: number, afterId: string, listener: FrameWatchListener): FrameWatch {
+    const id = parseExecutionId(executionId, this.partitions);
+    if (!id) throw new EngineError(EngineErrorCode.NOT_FOUND, `unknown execution: ${executionId}`, { executionId });
+    this.watcher ??= new FrameWatcher(this.client, { blockMs: this.frameBlockMs, batch: 1000 });
+    const key = new PartitionKeys(id.partition).frames(id.uuid, attemptIndex);
+    return this.watcher.watch(id.partition, key, afterId, listener);
+  }
+
   async describe(executionId: string): Promise<ExecutionRecord> {
     return decodeDescribe(await this.fcall(FN_DESCRIBE, buildDescribe(executionId, this.partitions), { ro: true }));
   }
@@ -239,6 +268,9 @@ export class ValkeyBackend implements EngineBackend {
     const sub = this.subscriber;
     this.subscriber = null;
     if (sub) await sub.close();
+    const watcher = this.watcher;
+    this.watcher = null;
+    if (watcher) await watcher.close();
     try {
       await this.client.quit();
     } catch {

@@ -4,6 +4,7 @@ import { ExecutionInfoSchema, type ExecutionInfo } from "../../../sdk-ts/src/gen
 import { FenceSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
 import { TaskSchema, type Task } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
 import type { ExecutionRecord, Grant, PublicStateName } from "../engine/types.js";
+import { streamModeMessage } from "./frames.js";
 
 /** Engine types -> generated messages. */
 
@@ -62,6 +63,7 @@ export function executionInfo(r: ExecutionRecord): ExecutionInfo {
     tags: { ...r.tags },
     requiredCapabilities: [...r.requiredCapabilities],
     hasResult: r.hasResult,
+    streamMode: streamModeMessage(r.streamMode),
   });
 }
 

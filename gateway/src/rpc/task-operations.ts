@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import {
+  AppendFrameResponseSchema, type AppendFrameRequest, type AppendFrameResponse,
   CancelTaskResponseSchema, CompleteTaskResponseSchema, DelayTaskResponseSchema, FailOutcome, FailTaskResponseSchema,
   RenewLeaseResponseSchema, UpdateProgressResponseSchema,
   type CancelTaskRequest, type CancelTaskResponse, type CompleteTaskRequest, type CompleteTaskResponse, type DelayTaskRequest,
@@ -8,6 +9,7 @@ import {
 } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
 import type { EngineBackend } from "../engine/backend.js";
 import { GatewayError } from "../errors.js";
+import { GatewayMetrics } from "../telemetry/gateway-metrics.js";
 import * as v from "./validate.js";
 
 /**
@@ -20,15 +22,18 @@ export class TaskOperations {
     private readonly limits: v.Limits,
     private readonly leaseTtlMs: number,
     private readonly sessionIdForUnary = "unary",
+    private readonly metrics: GatewayMetrics = new GatewayMetrics(),
   ) {}
 
   async renewLease(req: RenewLeaseRequest, field = ""): Promise<RenewLeaseResponse> {
     const fence = v.fence(req.fence, prefix(field, "fence"), this.limits);
     const [result] = await this.engine.renew([fence], this.sessionIdForUnary, this.leaseTtlMs);
     if (!result?.renewed) {
+      this.metrics.leaseRenewalFailures.add(1);
       const reason = result?.reason ?? "STALE_LEASE";
       throw new GatewayError(reason, `lease not renewed: ${reason}`);
     }
+    this.metrics.leaseRenewals.add(1);
     return create(RenewLeaseResponseSchema, { leaseExpiresAtMs: BigInt(result.leaseExpiresAtMs) });
   }
 
@@ -43,7 +48,9 @@ export class TaskOperations {
   async complete(req: CompleteTaskRequest, field = ""): Promise<CompleteTaskResponse> {
     const fence = v.fence(req.fence, prefix(field, "fence"), this.limits);
     const result = req.result === undefined ? undefined : v.payload(req.result, prefix(field, "result"), this.limits);
+    v.traceContext(req, (name) => prefix(field, name));
     const out = await this.engine.complete(fence, result);
+    if (!out.reconciled) this.metrics.completions.add(1);
     return create(CompleteTaskResponseSchema, { reconciled: out.reconciled });
   }
 
@@ -51,7 +58,9 @@ export class TaskOperations {
     const fence = v.fence(req.fence, prefix(field, "fence"), this.limits);
     const reason = v.maxBytes(req.reason, prefix(field, "reason"), 4096);
     const category = v.failureCategory(req.category, prefix(field, "category"));
+    v.traceContext(req, (name) => prefix(field, name));
     const out = await this.engine.fail(fence, reason, category, Math.random());
+    if (!out.reconciled) this.metrics.failed(category, out.outcome !== "failed");
     return create(FailTaskResponseSchema, {
       outcome: out.outcome === "failed" ? FailOutcome.FAILED : FailOutcome.RETRY_SCHEDULED,
       retryAtMs: BigInt(Math.max(0, out.retryAtMs)),
@@ -63,8 +72,26 @@ export class TaskOperations {
   async cancel(req: CancelTaskRequest, field = ""): Promise<CancelTaskResponse> {
     const fence = v.fence(req.fence, prefix(field, "fence"), this.limits);
     const reason = v.maxBytes(req.reason, prefix(field, "reason"), 4096);
+    v.traceContext(req, (name) => prefix(field, name));
     const out = await this.engine.cancelByHolder(fence, reason);
+    if (!out.reconciled) this.metrics.cancellations.add(1);
     return create(CancelTaskResponseSchema, { reconciled: out.reconciled });
+  }
+
+  /**
+   * Appends one output frame. No await precedes the engine call, so appends received in one order
+   * are issued (and stored) in that order.
+   */
+  async appendFrame(req: AppendFrameRequest, field = ""): Promise<AppendFrameResponse> {
+    const { fence, frame } = v.appendFrame(req, (name) => prefix(field, name), this.limits);
+    const out = await this.engine.appendFrame(fence, frame, this.limits.frames ?? v.DEFAULT_FRAME_LIMITS);
+    this.metrics.framesAppended.add(1);
+    return create(AppendFrameResponseSchema, {
+      entryId: out.entryId,
+      frameCount: BigInt(out.frameCount),
+      summaryVersion: BigInt(out.summaryVersion),
+      duplicate: out.duplicate,
+    });
   }
 
   async delay(req: DelayTaskRequest, field = ""): Promise<DelayTaskResponse> {

@@ -1,8 +1,11 @@
 import { BackoffKind, type Fence, type RetryPolicy } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
 import type { CreateExecutionRequest } from "../../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
 import { parseExecutionId, MAX_PRIORITY, MIN_PRIORITY } from "../engine/keys.js";
-import type { CreateSpec, LeaseFence, RetryPolicySpec } from "../engine/types.js";
-import { GatewayError } from "../errors.js";
+import type { AppendFrameRequest } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
+import { StreamMode } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
+import { encodeFrameMetadata } from "../engine/fcall/append-frame.js";
+import type { CreateSpec, FrameLimits, FrameSpec, LeaseFence, RetryPolicySpec, StreamMode as StreamModeName } from "../engine/types.js";
+import { GatewayError, Reason } from "../errors.js";
 
 /**
  * Request validation: every field checked, errors name the field. Pure functions from
@@ -21,6 +24,70 @@ const utf8Length = (s: string): number => Buffer.byteLength(s, "utf8");
 export interface Limits {
   readonly partitions: number;
   readonly maxPayloadBytes: number;
+  /** Output frame caps; DEFAULT_FRAME_LIMITS when absent. */
+  readonly frames?: FrameLimits;
+}
+
+/** The gateway option defaults (config.ts), for callers that build Limits by hand. */
+export const DEFAULT_FRAME_LIMITS: FrameLimits = Object.freeze({
+  maxFrameBytes: 64 * 1024,
+  maxStreamFrames: 100_000,
+  maxStreamBytes: 256 * 1024 * 1024,
+  maxSummaryBytes: 1024 * 1024,
+});
+
+const FRAME_TYPE = /^[A-Za-z0-9._:/-]{1,64}$/;
+const ENTRY_ID = /^\d{1,20}-\d{1,20}$/;
+const MAX_STREAM_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/** LIMIT_EXCEEDED (RESOURCE_EXHAUSTED) naming the limit, as the Lua functions report it. */
+export function limitExceeded(field: string, limit: string, max: number, value: number): GatewayError {
+  return new GatewayError(Reason.LIMIT_EXCEEDED, `${field}: ${value} exceeds ${limit} (${max})`, field, {
+    limit, max: String(max), value: String(value),
+  });
+}
+
+/** An AppendFrameRequest -> fence + frame; the frame-size cap is checked here and again in Lua. */
+export function appendFrame(req: AppendFrameRequest, field: (name: string) => string, limits: Limits): { fence: LeaseFence; frame: FrameSpec } {
+  const f = fence(req.fence, field("fence"), limits);
+  if (!FRAME_TYPE.test(req.frameType)) {
+    throw GatewayError.invalid(field("frame_type"), req.frameType === "" ? "is required" : "must be 1..64 characters of [A-Za-z0-9._:/-]");
+  }
+  const correlationId = maxBytes(req.correlationId, field("correlation_id"), 256);
+  const entries = Object.entries(req.metadata);
+  if (entries.length > 32) throw GatewayError.invalid(field("metadata"), "at most 32 entries");
+  for (const [k, val] of entries) {
+    if (k === "" || utf8Length(k) > 64) throw GatewayError.invalid(field(`metadata[${JSON.stringify(k)}]`), "key must be 1..64 bytes");
+    maxBytes(val, field(`metadata[${JSON.stringify(k)}]`), 1024);
+  }
+  const metadata = Object.fromEntries(entries);
+  const max = (limits.frames ?? DEFAULT_FRAME_LIMITS).maxFrameBytes;
+  const size = utf8Length(req.frameType) + req.payload.byteLength + utf8Length(correlationId) + utf8Length(encodeFrameMetadata(metadata));
+  if (size > max) throw limitExceeded(field("payload"), "max_frame_bytes", max, size);
+  if (req.sequence > BigInt(Number.MAX_SAFE_INTEGER)) throw GatewayError.invalid(field("sequence"), "is out of range");
+  return {
+    fence: f,
+    frame: { frameType: req.frameType, payload: req.payload, correlationId, metadata, durable: req.durable, clientSeq: Number(req.sequence) },
+  };
+}
+
+/** A stream cursor: "" or an entry id "<ms>-<seq>". */
+export function entryId(value: string, field: string): string {
+  if (value !== "" && !ENTRY_ID.test(value)) throw GatewayError.invalid(field, "must be an entry id \"<ms>-<seq>\" or empty");
+  return value;
+}
+
+const STREAM_MODES: Readonly<Record<number, StreamModeName>> = {
+  [StreamMode.UNSPECIFIED]: "durable",
+  [StreamMode.DURABLE]: "durable",
+  [StreamMode.SUMMARY]: "summary",
+  [StreamMode.BEST_EFFORT]: "best_effort",
+};
+
+export function streamMode(value: StreamMode, field: string): StreamModeName {
+  const mode = STREAM_MODES[value];
+  if (!mode) throw GatewayError.invalid(field, `unknown stream mode ${value}`);
+  return mode;
 }
 
 export function namespaceOf(value: string, field: string): string {
@@ -138,5 +205,19 @@ export function createSpec(r: CreateExecutionRequest, field: string, limits: Lim
     maxReclaims: r.maxReclaims === 0 ? 10 : Math.min(r.maxReclaims, 10_000),
     traceparent,
     tracestate: maxBytes(r.tracestate, p("tracestate"), 512) || (r.traceparent ? "" : defaultTracestate),
+    streamMode: streamMode(r.streamMode, p("stream_mode")),
+    streamTtlMs: streamTtl(r.streamTtlMs, p("stream_ttl_ms")),
   };
+}
+
+function streamTtl(value: bigint, field: string): number {
+  if (value === 0n) return 60_000;
+  if (value > BigInt(MAX_STREAM_TTL_MS)) throw GatewayError.invalid(field, `must be at most ${MAX_STREAM_TTL_MS} ms`);
+  return Number(value);
+}
+
+/** A settle request's W3C trace context fields (only their size is checked; a malformed value is ignored by tracing). */
+export function traceContext(r: { readonly traceparent: string; readonly tracestate: string }, p: (name: string) => string): void {
+  maxBytes(r.traceparent, p("traceparent"), 256);
+  maxBytes(r.tracestate, p("tracestate"), 512);
 }

@@ -88,11 +88,14 @@ export class Scheduler {
     this.kick();
   }
 
-  /** Coalesces triggers into one pass per event-loop turn. */
+  /**
+   * Coalesces triggers into one pass after the current callback (a microtask: everything one I/O
+   * event freed is claimed together, without waiting for the next event-loop turn).
+   */
   kick(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.scheduled = false;
       this.pass();
     });

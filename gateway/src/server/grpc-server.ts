@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { AdminService } from "../../../sdk-ts/src/gen/flowfabric/v1/admin_pb.js";
 import { ExecutionService } from "../../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
+import { StreamService, type TailStreamRequest, type TailStreamResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
 import { WorkerService, type SessionRequest, type SessionResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
 import { grpcServiceDefinition } from "../../../sdk-ts/src/transport/grpc-service.js";
 import { encodeStatusDetails, FIELD_TRAILER, REASON_TRAILER, STATUS_DETAILS_TRAILER } from "../../../sdk-ts/src/transport/status-details.js";
@@ -9,6 +10,7 @@ import type { Logger } from "../logger.js";
 import { callContext, type CallContext } from "../rpc/call-context.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";
 import type { SessionTransport } from "../sessions/session-transport.js";
+import type { TailSink } from "../streams/tail-session.js";
 import type { Services } from "./services.js";
 
 /**
@@ -40,12 +42,13 @@ export async function startGrpcListener(opts: GrpcListenerOptions, services: Ser
   });
   const unary = <Req, Res>(fn: (req: Req, ctx: CallContext) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
-      fn(call.request, metadataContext(call.metadata)).then(
+      const ctx = metadataContext(call.metadata);
+      services.telemetry.rpc(call.getPath(), call.request, ctx, () => fn(call.request, ctx)).then(
         (res) => callback(null, res),
         (err: unknown) => callback(serviceError(err, log)),
       );
     };
-  const { exec, ops, admin } = services;
+  const { exec, ops, admin, streams } = services;
   server.addService(grpcServiceDefinition(WorkerService), {
     session: (call: grpc.ServerDuplexStream<SessionRequest, SessionResponse>) => services.openSession(sessionTransport(call)),
     renewLease: unary((r: Parameters<typeof ops.renewLease>[0]) => ops.renewLease(r)),
@@ -54,6 +57,18 @@ export async function startGrpcListener(opts: GrpcListenerOptions, services: Ser
     failTask: unary((r: Parameters<typeof ops.fail>[0]) => ops.fail(r)),
     cancelTask: unary((r: Parameters<typeof ops.cancel>[0]) => ops.cancel(r)),
     delayTask: unary((r: Parameters<typeof ops.delay>[0]) => ops.delay(r)),
+    appendFrame: unary((r: Parameters<typeof ops.appendFrame>[0]) => ops.appendFrame(r)),
+  });
+  server.addService(grpcServiceDefinition(StreamService), {
+    readStream: unary(streams.readStream.bind(streams)),
+    tailStream: (call: grpc.ServerWritableStream<TailStreamRequest, TailStreamResponse>) => {
+      const sink = tailSink(call, log);
+      try {
+        streams.tailStream(call.request, sink);
+      } catch (err) {
+        sink.end(GatewayError.from(err));
+      }
+    },
   });
   server.addService(grpcServiceDefinition(ExecutionService), {
     createExecution: unary(exec.createExecution.bind(exec)),
@@ -127,5 +142,26 @@ function sessionTransport(call: grpc.ServerDuplexStream<SessionRequest, SessionR
       gone();
     },
     onMessage: (handler) => call.on("data", handler),
+  };
+}
+
+/** Adapts a grpc-js server-streaming call to a tail's sink (write() false = back-pressure). */
+function tailSink(call: grpc.ServerWritableStream<TailStreamRequest, TailStreamResponse>, log: Logger): TailSink {
+  const ac = new AbortController();
+  let ended = false;
+  const gone = (): void => ac.abort();
+  call.on("cancelled", gone);
+  call.on("error", gone);
+  call.on("close", gone);
+  return {
+    signal: ac.signal,
+    send: (message) => (ended || ac.signal.aborted ? true : call.write(message)),
+    onDrain: (callback) => { call.on("drain", callback); },
+    end: (error) => {
+      if (ended) return;
+      ended = true;
+      if (error) call.emit("error", serviceError(error, log));
+      else call.end();
+    },
   };
 }

@@ -5,18 +5,22 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { AdminService } from "../../../sdk-ts/src/gen/flowfabric/v1/admin_pb.js";
 import { ErrorDetailSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
 import { ExecutionService } from "../../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
+import { StreamService, type TailStreamRequest, type TailStreamResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
 import { WorkerService } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
 import { FIELD_TRAILER, REASON_TRAILER } from "../../../sdk-ts/src/transport/status-details.js";
 import { GatewayError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { callContext, type CallContext } from "../rpc/call-context.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";
+import type { StreamHandlers } from "../rpc/stream-service.js";
+import type { TailSink } from "../streams/tail-session.js";
 import type { Services } from "./services.js";
 
 /**
  * The HTTP/1.1 listener: Connect (JSON and binary) and gRPC-Web for every unary RPC, generated
- * from the same service definitions as the gRPC listener, plus GET /healthz. The worker Session
- * stream needs HTTP/2 and lives on the gRPC listener only.
+ * from the same service definitions as the gRPC listener, StreamService.TailStream (server
+ * streaming), plus GET /healthz. The worker Session stream needs HTTP/2 and lives on the gRPC
+ * listener only.
  */
 export interface HttpListener {
   readonly port: number;
@@ -33,12 +37,13 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
   const wrap = <Req, Res>(fn: (req: Req, ctx: CallContext) => Promise<Res>) =>
     async (req: Req, ctx: HandlerContext): Promise<Res> => {
       try {
-        return await fn(req, callContext((name) => ctx.requestHeader.get(name) ?? undefined));
+        const call = callContext((name) => ctx.requestHeader.get(name) ?? undefined);
+        return await services.telemetry.rpc(`/${ctx.service.typeName}/${ctx.method.name}`, req, call, () => fn(req, call));
       } catch (err) {
         throw connectError(err, log);
       }
     };
-  const { exec, ops, admin } = services;
+  const { exec, ops, admin, streams } = services;
   const routes = (router: ConnectRouter): void => {
     router.service(ExecutionService, {
       createExecution: wrap(exec.createExecution.bind(exec)),
@@ -55,9 +60,18 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
       failTask: wrap((r: Parameters<typeof ops.fail>[0]) => ops.fail(r)),
       cancelTask: wrap((r: Parameters<typeof ops.cancel>[0]) => ops.cancel(r)),
       delayTask: wrap((r: Parameters<typeof ops.delay>[0]) => ops.delay(r)),
+      appendFrame: wrap((r: Parameters<typeof ops.appendFrame>[0]) => ops.appendFrame(r)),
+    });
+    router.service(StreamService, {
+      readStream: wrap(streams.readStream.bind(streams)),
+      tailStream: (req: TailStreamRequest, ctx: HandlerContext) => connectTail(streams, req, ctx, log),
     });
   };
-  const adapter = connectNodeAdapter({ routes, grpc: false, grpcWeb: true, connect: true, readMaxBytes: opts.maxMessageBytes });
+  // Strict JSON: an unknown field (usually a typo in a hand-written request) is an error, not ignored.
+  const adapter = connectNodeAdapter({
+    routes, grpc: false, grpcWeb: true, connect: true, readMaxBytes: opts.maxMessageBytes,
+    jsonOptions: { ignoreUnknownFields: false },
+  });
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0] ?? "";
     if (path === "/healthz" && req.method === "GET") {
@@ -90,4 +104,52 @@ function connectError(err: unknown, log: Logger): ConnectError {
   const metadata = new Headers({ [REASON_TRAILER]: ge.reason });
   if (ge.field) metadata.set(FIELD_TRAILER, ge.field);
   return new ConnectError(ge.message, statusOf(ge) as number as Code, metadata, [{ desc: ErrorDetailSchema, value: detailOf(ge) }], err);
+}
+
+/** StreamService.TailStream over Connect: the tail's messages, pulled by the transport (back-pressure). */
+async function* connectTail(streams: StreamHandlers, req: TailStreamRequest, ctx: HandlerContext, log: Logger): AsyncGenerator<TailStreamResponse> {
+  const queue: TailStreamResponse[] = [];
+  const ac = new AbortController();
+  let done = false;
+  let failure: GatewayError | undefined;
+  let wake = null as (() => void) | null;
+  let drained = null as (() => void) | null;
+  const notify = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const onAbort = (): void => ac.abort();
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  const sink: TailSink = {
+    signal: ac.signal,
+    send: (message) => {
+      queue.push(message);
+      notify();
+      return queue.length < 16;
+    },
+    onDrain: (callback) => { drained = callback; },
+    end: (error) => {
+      done = true;
+      failure = error;
+      notify();
+    },
+  };
+  try {
+    streams.tailStream(req, sink);
+    for (;;) {
+      while (queue.length > 0) {
+        yield queue.shift()!;
+        if (queue.length === 0) drained?.();
+      }
+      if (done) break;
+      await new Promise<void>((resolve) => { wake = resolve; });
+    }
+  } catch (err) {
+    throw connectError(err, log);
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+    ac.abort();
+  }
+  if (failure) throw connectError(failure, log);
 }

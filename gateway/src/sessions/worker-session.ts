@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
+import type { Span } from "@opentelemetry/api";
+import { ATTR_SESSION_CLOSE_REASON } from "../../../sdk-ts/src/telemetry/attributes.js";
 import { PartitionConfigSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
 import {
   AdoptionResultSchema, CancelRequestedSchema, DrainSchema, HeartbeatAckSchema, LeaseLostSchema, LeaseStatusSchema,
@@ -16,6 +18,7 @@ import { detailOf, statusOf } from "../rpc/error-table.js";
 import type { TaskOperations } from "../rpc/task-operations.js";
 import * as v from "../rpc/validate.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
+import type { GatewayTelemetry } from "../telemetry/gateway-telemetry.js";
 import type { SessionRegistry } from "./session-registry.js";
 import type { SessionTransport } from "./session-transport.js";
 
@@ -41,6 +44,7 @@ export interface SessionDeps {
   readonly options: GatewayOptions;
   readonly limits: v.Limits;
   readonly log: Logger;
+  readonly telemetry: GatewayTelemetry;
 }
 
 /** A pushed task held by the session. */
@@ -55,7 +59,7 @@ interface HeldTask {
   settling: boolean;
 }
 
-type OperationCase = "renewLease" | "updateProgress" | "complete" | "fail" | "cancel" | "delay";
+type OperationCase = "renewLease" | "updateProgress" | "complete" | "fail" | "cancel" | "delay" | "appendFrame";
 type OperationBody = Extract<SessionRequest["body"], { case: OperationCase }>;
 /** Operations that end the task's hold on its slot. */
 const SETTLING: ReadonlySet<OperationCase> = new Set(["complete", "fail", "cancel", "delay"]);
@@ -88,6 +92,8 @@ export class WorkerSession {
   private nonce = 0n;
   private onSettled: (() => void) | undefined;
   private readonly log: Logger;
+  /** The session's long-lived span (tracing on): per-task spans link to it. */
+  private span: Span | undefined;
 
   constructor(private readonly deps: SessionDeps, private readonly transport: SessionTransport) {
     this.log = deps.log.child({ session: this.id });
@@ -114,7 +120,9 @@ export class WorkerSession {
     for (const g of grants) {
       this.hold(g.fence, false);
     }
-    this.send({ case: "tasks", value: create(TaskPushSchema, { tasks: grants.map(task) }) });
+    const tasks = grants.map(task);
+    this.deps.telemetry.dispatched(grants, tasks, this, this.span);
+    this.send({ case: "tasks", value: create(TaskPushSchema, { tasks }) });
     return true;
   }
 
@@ -128,6 +136,7 @@ export class WorkerSession {
   /** A lease this session holds is gone. */
   leaseLost(leaseId: string, executionId: string, reason: string): void {
     if (!this.dropTask(leaseId)) return;
+    this.deps.telemetry.metrics.leasesLost.add(1);
     this.send({ case: "leaseLost", value: create(LeaseLostSchema, { executionId, leaseId, reason }) });
     this.deps.scheduler.slotsFreed();
   }
@@ -226,6 +235,7 @@ export class WorkerSession {
     });
     this.transition("active");
     this.deps.registry.add(this);
+    this.span = this.deps.telemetry.startSession(this, (name) => this.transport.header(name));
     this.send({
       case: "welcome",
       value: create(WelcomeSchema, {
@@ -264,9 +274,15 @@ export class WorkerSession {
         const held = [...this.tasks.values()].map((t) => t.fence);
         const results = held.length > 0 ? await this.deps.engine.renew(held, this.id, this.deps.options.leaseTtlMs) : [];
         let lost = 0;
+        let renewed = 0;
         results.forEach((r, i) => {
-          if (!r.renewed && this.dropTask(held[i]!.leaseId)) lost++;
+          if (r.renewed) renewed++;
+          else if (this.dropTask(held[i]!.leaseId)) lost++;
         });
+        const { metrics } = this.deps.telemetry;
+        if (renewed > 0) metrics.leaseRenewals.add(renewed);
+        if (renewed < results.length) metrics.leaseRenewalFailures.add(results.length - renewed);
+        if (lost > 0) metrics.leasesLost.add(lost);
         this.send({
           case: "heartbeatAck",
           value: create(HeartbeatAckSchema, {
@@ -285,6 +301,7 @@ export class WorkerSession {
       } while (this.heartbeatPending && this._state !== "closed");
     } catch (err) {
       // No ack: the worker counts a missed renewal. The leases stay valid until their TTL.
+      this.deps.telemetry.metrics.leaseRenewalFailures.add(Math.max(1, this.tasks.size));
       this.log.warn("heartbeat renewal failed", { err: String(err) });
     } finally {
       this.heartbeatRunning = false;
@@ -301,6 +318,7 @@ export class WorkerSession {
     // The handler is done with a settling task: its slot is free now, so the next claim is
     // pipelined with this operation instead of waiting for it (one Redis round trip per cycle).
     if (SETTLING.has(body.case)) this.markSettling(leaseId);
+    const span = this.deps.telemetry.startOperation(body.case, body.value, this.span);
     try {
       let response: SessionResponse["body"];
       switch (body.case) {
@@ -310,11 +328,14 @@ export class WorkerSession {
         case "fail": response = { case: "fail", value: await ops.fail(body.value, "fail") }; break;
         case "cancel": response = { case: "cancel", value: await ops.cancel(body.value, "cancel") }; break;
         case "delay": response = { case: "delay", value: await ops.delay(body.value, "delay") }; break;
+        case "appendFrame": response = { case: "appendFrame", value: await ops.appendFrame(body.value, "append_frame") }; break;
       }
       if (SETTLING.has(body.case)) this.settle(leaseId);
+      this.deps.telemetry.endOperation(span, response);
       this.send(response, requestId);
     } catch (err) {
       const ge = GatewayError.from(err);
+      this.deps.telemetry.endOperation(span, { case: body.case }, ge);
       if (ge.reason === Reason.INTERNAL) this.log.error("operation failed", { op: body.case, err: String(err) });
       if (SETTLING.has(body.case) && DEFINITIVE.has(ge.reason)) this.settle(leaseId);
       this.operationError(requestId, ge);
@@ -416,6 +437,8 @@ export class WorkerSession {
     this.busy = 0;
     this.onSettled?.();
     if (!this.transport.signal.aborted) this.transport.end();
+    this.span?.setAttribute(ATTR_SESSION_CLOSE_REASON, why);
+    this.span?.end();
     this.log.info("session closed", { why, worker: this.workerId, instance: this.instanceId });
   }
 }

@@ -18,11 +18,12 @@ export function buildAppendFrame(fence: LeaseFence, partitions: number, frame: F
       ...fenceArgv(fence), frame.frameType, Buffer.from(p.buffer, p.byteOffset, p.byteLength), frame.correlationId,
       encodeFrameMetadata(frame.metadata), frame.durable ? "1" : "0",
       int(limits.maxFrameBytes), int(limits.maxStreamFrames), int(limits.maxStreamBytes), int(limits.maxSummaryBytes),
+      int(frame.clientSeq ?? 0),
     ],
   };
 }
 
 export function decodeAppendFrame(reply: unknown): AppendFrameOutcome {
   const r = ok(reply, FN_APPEND_FRAME);
-  return { entryId: str(r[2]), frameCount: num(r[3]), summaryVersion: num(r[4]) };
+  return { entryId: str(r[2]), frameCount: num(r[3]), summaryVersion: num(r[4]), duplicate: num(r[5]) === 1 };
 }

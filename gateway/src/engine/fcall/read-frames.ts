@@ -15,7 +15,7 @@ export function decodeReadFrames(reply: unknown): FrameRead {
   const summary = r[7];
   return {
     mode: str(r[2]) as StreamMode,
-    closed: closed ? { reason: str(r[4]) as StreamCloseReason, closedAtMs: num(r[5]) } : null,
+    closed: closed ? { reason: str(r[4]) as StreamCloseReason, closedAtMs: num(r[5]), entryId: str(r[10]) } : null,
     frameCount: num(r[6]),
     summary: summary === null || summary === undefined ? null : bytes(summary),
     summaryVersion: num(r[8]),

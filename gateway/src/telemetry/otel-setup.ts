@@ -1,0 +1,73 @@
+import { context, propagation, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
+import { PeriodicExportingMetricReader, type IMetricReader } from "@opentelemetry/sdk-metrics";
+import {
+  AlwaysOffSampler, AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, ParentBasedSampler,
+  SimpleSpanProcessor, TraceIdRatioBasedSampler, type Sampler,
+} from "@opentelemetry/sdk-trace-base";
+import type { TelemetryOptions } from "../config.js";
+import type { Logger } from "../logger.js";
+
+/**
+ * The application side of telemetry for `npm start` (main.ts): registers an SDK tracer provider
+ * (OTLP/HTTP or console exporter, sampler, resource), the AsyncLocalStorage context manager and the
+ * W3C propagator when trace export is on, and builds the OTLP metric reader when metric push is
+ * on. Library code (gateway, SDK) only ever talks to `@opentelemetry/api`.
+ */
+export interface TelemetrySetup {
+  /** Extra metric readers for the gateway's meter provider (OTLP push); empty when off. */
+  readonly metricReaders: readonly IMetricReader[];
+  /** Flushes and stops the tracer provider. */
+  shutdown(): Promise<void>;
+}
+
+export function setupTelemetry(options: TelemetryOptions, log: Logger): TelemetrySetup {
+  const resource = defaultResource().merge(resourceFromAttributes({ ...options.resourceAttributes, "service.name": options.serviceName }));
+  const headers = { ...options.otlpHeaders };
+  let provider: BasicTracerProvider | undefined;
+  if (options.tracesExporter !== "none") {
+    const processor = options.tracesExporter === "otlp"
+      ? new BatchSpanProcessor(new OTLPTraceExporter({ url: options.otlpTracesUrl, headers, timeoutMillis: options.otlpTimeoutMs }))
+      : new SimpleSpanProcessor(new ConsoleSpanExporter());
+    provider = new BasicTracerProvider({ resource, sampler: sampler(options), spanProcessors: [processor] });
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    trace.setGlobalTracerProvider(provider);
+    log.info("telemetry: tracing on", {
+      exporter: options.tracesExporter, ...(options.tracesExporter === "otlp" ? { url: options.otlpTracesUrl } : {}),
+      sampler: options.sampler, serviceName: options.serviceName,
+    });
+  } else {
+    log.info("telemetry: tracing off (set OTEL_TRACES_EXPORTER=otlp and OTEL_EXPORTER_OTLP_ENDPOINT to export spans)");
+  }
+  const metricReaders: IMetricReader[] = [];
+  if (options.metricsExporter === "otlp") {
+    metricReaders.push(new PeriodicExportingMetricReader({
+      exporter: new OTLPMetricExporter({ url: options.otlpMetricsUrl, headers, timeoutMillis: options.otlpTimeoutMs }),
+      exportIntervalMillis: options.metricExportIntervalMs,
+    }));
+    log.info("telemetry: metrics pushed over OTLP/HTTP", { url: options.otlpMetricsUrl, intervalMs: options.metricExportIntervalMs });
+  }
+  return {
+    metricReaders,
+    shutdown: async () => {
+      await provider?.shutdown().catch((err: unknown) => log.warn("telemetry: tracer shutdown failed", { err: String(err) }));
+    },
+  };
+}
+
+function sampler(options: TelemetryOptions): Sampler {
+  const ratio = new TraceIdRatioBasedSampler(options.samplerRatio);
+  switch (options.sampler) {
+    case "always_on": return new AlwaysOnSampler();
+    case "always_off": return new AlwaysOffSampler();
+    case "traceidratio": return ratio;
+    case "parentbased_always_off": return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case "parentbased_traceidratio": return new ParentBasedSampler({ root: ratio });
+    default: return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  }
+}

@@ -1,0 +1,73 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { Redis } from "iovalkey";
+import { FlowFabricClient } from "../../sdk-ts/src/index.js";
+
+/** `npm start`'s entry point with no VALKEY_URL: the embedded server's life is tied to the gateway's. */
+const MAIN = resolve(__dirname, "../../gateway/src/main.ts");
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill("SIGKILL");
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function startMain(env: Record<string, string>): { child: ChildProcess; lines: AsyncIterableIterator<string>; output: () => string } {
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+    env: { ...process.env, VALKEY_URL: "", FLOWFABRIC_GRPC_PORT: "0", FLOWFABRIC_HTTP_PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let all = "";
+  child.stderr!.on("data", (d: Buffer) => { all += d.toString(); });
+  const rl = createInterface({ input: child.stdout! });
+  rl.on("line", (l) => { all += `${l}\n`; });
+  return { child, lines: rl[Symbol.asyncIterator](), output: () => all };
+}
+
+async function lineMatching(lines: AsyncIterableIterator<string>, re: RegExp): Promise<RegExpExecArray> {
+  for await (const line of lines) {
+    const m = re.exec(line);
+    if (m) return m;
+  }
+  throw new Error(`no line matched ${re}`);
+}
+
+const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, "utf8"));
+
+test("serves with its own server (AOF on), prints where it listens, and leaves no orphan after kill -9", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "ff-embedded-"));
+  dirs.push(dataDir);
+  const { child, lines, output } = startMain({ FLOWFABRIC_DATA_DIR: dataDir });
+  const grpc = await lineMatching(lines, /gRPC \(workers, gRPC clients\):\s+(\S+)/);
+  expect(output()).toMatch(/HTTP \(Connect JSON, gRPC-Web, health\):\s+http:\/\/127\.0\.0\.1:\d+/);
+  const pid = Number(/"msg":"embedded server started".*?"pid":(\d+)/.exec(output())?.[1]);
+  expect(pid).toBeGreaterThan(0);
+  expect(alive(pid)).toBe(true);
+
+  const client = await FlowFabricClient.connect({ address: grpc[1]! });
+  const { executionId } = await client.createExecution({ lane: "embedded", kind: "k", input: "persisted" });
+  expect((await client.describeExecution(executionId)).state).toBe("waiting");
+  client.close();
+  const url = /"msg":"embedded server started".*?"url":"([^"]+)"/.exec(output())?.[1];
+  const admin = new Redis(url!);
+  expect(await admin.config("GET", "appendonly")).toEqual(["appendonly", "yes"]);
+  expect(await admin.config("GET", "appendfsync")).toEqual(["appendfsync", "everysec"]);
+  expect(await admin.config("GET", "dir")).toEqual(["dir", join(dataDir, "valkey")]);
+  await admin.quit();
+
+  child.kill("SIGKILL");
+  const deadline = Date.now() + 5000;
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  expect(alive(pid)).toBe(false);
+}, 30_000);
+
+test("with no server binary it exits 1 printing the exact install command", async () => {
+  const { child, output } = startMain({ PATH: "/nonexistent", VALKEY_SERVER_BIN: "" });
+  const code = await new Promise<number | null>((r) => child.once("exit", r));
+  expect(code).toBe(1);
+  expect(output()).toContain("sudo apt-get install -y redis-server");
+}, 30_000);
