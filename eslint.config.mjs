@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "sdk-ts/src/gen/**", "examples/**/gen/**", ".flowfabric/**"] },
+  { ignores: ["node_modules/**", "sdk-ts/src/gen/**", "examples/**/gen/**", ".flowfabric/**", ".bench/**"] },
   {
     files: ["**/*.ts"],
     extends: [tseslint.configs.base],

@@ -216,13 +216,19 @@ export class FrameTail implements AsyncIterable<StreamFrame> {
     let failures = 0;
     while (!aborted()) {
       const request = create(TailStreamRequestSchema, { executionId: this.executionId, attemptIndex: this.attemptIndex, afterEntryId: this.#cursor });
-      const call = this.access.client().makeServerStreamRequest<typeof request, TailStreamResponse>(
-        tailDefinition.path,
-        tailDefinition.requestSerialize as (value: typeof request) => Buffer,
-        tailDefinition.responseDeserialize as (bytes: Buffer) => TailStreamResponse,
-        request,
-        this.access.metadata(),
-      );
+      let call: grpc.ClientReadableStream<TailStreamResponse>;
+      try {
+        call = this.access.client().makeServerStreamRequest<typeof request, TailStreamResponse>(
+          tailDefinition.path,
+          tailDefinition.requestSerialize as (value: typeof request) => Buffer,
+          tailDefinition.responseDeserialize as (bytes: Buffer) => TailStreamResponse,
+          request,
+          this.access.metadata(),
+        );
+      } catch (error) {
+        // The channel was closed (client.close()).
+        throw FlowFabricError.local(ErrorCode.CANCELLED, LocalReason.CLOSED, `the tail cannot continue: ${error instanceof Error ? error.message : String(error)}`);
+      }
       this.#call = call;
       const onAbort = (): void => call.cancel();
       signal?.addEventListener("abort", onAbort, { once: true });

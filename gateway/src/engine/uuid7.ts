@@ -7,7 +7,9 @@ import { randomFillSync } from "node:crypto";
  */
 let lastMs = 0;
 let counter = 0;
-const random = Buffer.alloc(8);
+/** Random bytes are drawn 4 KiB at a time (one getrandom call per 512 ids, not per id). */
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
 
 export function uuid7(nowMs = Date.now()): string {
   if (nowMs > lastMs) {
@@ -18,7 +20,11 @@ export function uuid7(nowMs = Date.now()): string {
     lastMs++;
     counter = 0;
   }
-  randomFillSync(random);
+  if (poolOffset + 8 > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const random = pool.subarray(poolOffset, (poolOffset += 8));
   const ms = lastMs.toString(16).padStart(12, "0");
   const a = (0x7000 | counter).toString(16);
   const b = ((random[0]! & 0x3f) | 0x80).toString(16).padStart(2, "0") + random[1]!.toString(16).padStart(2, "0");
