@@ -1,6 +1,6 @@
 import { context, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,9 +13,9 @@ const exporter = new InMemorySpanExporter();
 let spans = 0;
 if (mode === "full" || mode === "alsonly") context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 if (mode === "full" || mode === "noals") {
-  const p = new SimpleSpanProcessor(exporter);
+  const p = new BatchSpanProcessor(exporter, { maxQueueSize: 20000 });
   const onEnd = p.onEnd.bind(p);
-  p.onEnd = (s) => { onEnd(s); if (++spans % 5000 === 0) exporter.reset(); };
+  p.onEnd = (s) => { onEnd(s); if (++spans % 5000 === 0) setTimeout(() => exporter.reset(), 0); };
   trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [p] }));
 }
 (async () => {

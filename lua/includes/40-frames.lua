@@ -181,3 +181,88 @@ function H.merge_patch(doc, patch)
   if doc and doc ~= '' then d = H.json_value(doc, 1, 1) end
   return H.json_encode(H.json_merge(d, p))
 end
+
+-- Appends one frame for ff_append_frame (the fence and the closed state are already checked).
+-- Returns {1, entry id, frame count, summary version, duplicate}; raises (H.raise) a per-frame
+-- refusal before writing anything.
+function H.append_one(core, r, epoch, lim, now, ftype, payload, corr, meta, durable, cseq)
+  local size = #ftype + #payload + #corr + #meta
+  if size > lim.frame then H.limit('max_frame_bytes', lim.frame, size) end
+  local idx = r.aidx
+  local skey, mkey = H.k_frames(core, idx), H.k_frames_meta(core, idx)
+  local m = redis.call('HMGET', mkey, 'mode', 'frames', 'bytes', 'sum', 'sumv', 'rate', 'last', 'persist', 'ttl',
+    'cepoch', 'cseq', 'last_id')
+  if cseq > 0 and H.n(m[10]) == epoch and cseq <= H.n(m[11]) then
+    return { 1, m[12] or '', H.n(m[2]), H.n(m[5]), 1 }
+  end
+  local mode = m[1] or ((r.smode and r.smode ~= '') and r.smode or 'durable')
+  local frames = H.n(m[2]) + 1
+  local bytes = H.n(m[3]) + size
+  local sumv = H.n(m[5])
+  local doc = nil
+  if mode == 'durable' then
+    if frames > lim.frames then H.limit('max_stream_frames', lim.frames, frames) end
+    if bytes > lim.bytes then H.limit('max_stream_bytes', lim.bytes, bytes) end
+  elseif mode == 'summary' then
+    doc = H.merge_patch(m[4], payload)
+    if #doc > lim.sum then H.limit('max_summary_bytes', lim.sum, #doc) end
+    sumv = sumv + 1
+  end
+
+  if r.fopen ~= idx then
+    redis.call('HSET', core, 'fopen', idx)
+    r.fopen = idx
+  end
+  local cmd = { 'XADD', skey }
+  local ttl, rate, persist = 0, 0, false
+  if mode == 'summary' then
+    cmd[3], cmd[4] = 'MAXLEN', H.SUMMARY_TAIL
+  elseif mode == 'best_effort' then
+    ttl = H.n(m[9])
+    if ttl <= 0 then ttl = H.n(r.sttl) end
+    if ttl <= 0 then ttl = H.BE_DEFAULT_TTL end
+    local last = H.n(m[7])
+    if last > 0 then
+      rate = H.BE_ALPHA * (1000 / math.max(now - last, 1)) + (1 - H.BE_ALPHA) * (tonumber(m[6]) or 0)
+    end
+    local cap = math.min(math.max(math.ceil(rate * ttl / 1000 * 2), H.BE_MIN_LEN), H.BE_MAX_LEN)
+    cmd[3], cmd[4], cmd[5] = 'MAXLEN', '~', cap
+    persist = m[8] == '1' or durable
+  end
+  local n = #cmd
+  cmd[n + 1], cmd[n + 2], cmd[n + 3], cmd[n + 4], cmd[n + 5], cmd[n + 6], cmd[n + 7] = '*', 't', ftype, 'p', payload, 'n', frames
+  if corr ~= '' then cmd[#cmd + 1] = 'c'; cmd[#cmd + 1] = corr end
+  if meta ~= '' then cmd[#cmd + 1] = 'm'; cmd[#cmd + 1] = meta end
+  if mode == 'summary' then cmd[#cmd + 1] = 'v'; cmd[#cmd + 1] = sumv end
+  if durable then cmd[#cmd + 1] = 'd'; cmd[#cmd + 1] = 1 end
+  local id = redis.call(unpack(cmd))
+
+  local set = { 'HSET', mkey, 'frames', frames, 'bytes', bytes, 'last_id', id }
+  if cseq > 0 then
+    set[#set + 1] = 'cepoch'; set[#set + 1] = epoch
+    set[#set + 1] = 'cseq'; set[#set + 1] = cseq
+  end
+  if not m[1] then
+    set[#set + 1] = 'mode'; set[#set + 1] = mode
+    set[#set + 1] = 'opened'; set[#set + 1] = now
+  end
+  if mode == 'summary' then
+    set[#set + 1] = 'sum'; set[#set + 1] = doc
+    set[#set + 1] = 'sumv'; set[#set + 1] = sumv
+    set[#set + 1] = 'sum_at'; set[#set + 1] = now
+  elseif mode == 'best_effort' then
+    set[#set + 1] = 'ttl'; set[#set + 1] = ttl
+    set[#set + 1] = 'rate'; set[#set + 1] = string.format('%.3f', rate)
+    set[#set + 1] = 'last'; set[#set + 1] = now
+    if persist then set[#set + 1] = 'persist'; set[#set + 1] = 1 end
+  end
+  redis.call(unpack(set))
+  if mode == 'best_effort' then
+    if persist then
+      if m[8] ~= '1' then redis.call('PERSIST', skey) end
+    else
+      redis.call('PEXPIRE', skey, ttl)
+    end
+  end
+  return { 1, id, frames, sumv, 0 }
+end

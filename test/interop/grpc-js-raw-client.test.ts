@@ -14,6 +14,7 @@
  * replayed complete reconciles (rule 9), an operation after a cancel is EXECUTION_NOT_ACTIVE
  * (rule 7), and a stream whose first message is not a Hello ends with HELLO_REQUIRED (rule 2).
  */
+import { awaitAll } from "../support/gateway.js";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -365,19 +366,7 @@ async function describeExecution(executionId: string): Promise<ExecutionInfo> {
   return (await unary<{ execution: ExecutionInfo }>(executions, "DescribeExecution", { executionId })).execution;
 }
 
-/** Polls DescribeExecution every 100 ms until every id is terminal, within `timeoutMs`. */
-async function waitTerminal(ids: string[], timeoutMs: number): Promise<Map<string, ExecutionInfo>> {
-  const done = new Map<string, ExecutionInfo>();
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const pending = ids.filter((id) => !done.has(id));
-    const infos = await Promise.all(pending.map((id) => describeExecution(id)));
-    for (const info of infos) if (TERMINAL.has(info.state)) done.set(info.executionId, info);
-    if (done.size === ids.length) return done;
-    if (Date.now() > deadline) {
-      const stuck = ids.filter((id) => !done.has(id)).slice(0, 5);
-      throw new Error(`${ids.length - done.size} execution(s) not terminal after ${timeoutMs} ms, e.g. ${JSON.stringify(await Promise.all(stuck.map(describeExecution)))}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Waits until every id is terminal, within `timeoutMs`. */
+function waitTerminal(ids: string[], timeoutMs: number): Promise<Map<string, ExecutionInfo>> {
+  return awaitAll(describeExecution, ids, [...TERMINAL], timeoutMs);
 }
