@@ -13,7 +13,7 @@
  *
  * Flags (each also an environment variable):
  *   --only flowfabric|bullmq          BENCH_ONLY
- *   --scenarios drain,steady          BENCH_SCENARIOS
+ *   --scenarios drain,steady,frames   BENCH_SCENARIOS (frames: FlowFabric only)
  *   --n 20000                         BENCH_N
  *   --concurrency 10,100              BENCH_CONCURRENCY
  *   --rates 2000[,5000]               BENCH_RATES
@@ -27,6 +27,7 @@
  *                                     compare with a run without it for the overhead
  * Output: a Markdown table on stdout, raw results as JSON in .bench/results.json.
  */
+import { renderFramesTable, runFramesBench, type FramesBenchResult } from "./frames.js";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -78,7 +79,7 @@ function parseArgs(argv: string[]): Config {
     else flags.set(a.slice(2), argv[++i] ?? "");
   }
   if (flags.has("help")) {
-    console.log("usage: npm run bench -- [--only flowfabric|bullmq] [--scenarios drain,steady] [--n N] " +
+    console.log("usage: npm run bench -- [--only flowfabric|bullmq] [--scenarios drain,steady,frames] [--n N] " +
       "[--concurrency 10,100] [--rates 2000] [--duration-ms 5000] [--warmup-ms 1000] [--steady-concurrency 100] " +
       "[--out .bench/results.json] [--no-persistence] [--tracing]");
     process.exit(0);
@@ -88,8 +89,8 @@ function parseArgs(argv: string[]): Config {
   const nums = (s: string, what: string) => list(s).map((x) => positiveInt(x, what));
   const only = list(get("only", "BENCH_ONLY", "flowfabric,bullmq").toLowerCase());
   for (const o of only) if (!SYSTEMS[o]) throw new Error(`--only: unknown system ${o} (flowfabric, bullmq)`);
-  const scenarios = list(get("scenarios", "BENCH_SCENARIOS", "drain,steady"));
-  for (const s of scenarios) if (s !== "drain" && s !== "steady") throw new Error(`--scenarios: unknown scenario ${s}`);
+  const scenarios = list(get("scenarios", "BENCH_SCENARIOS", "drain,steady,frames"));
+  for (const s of scenarios) if (s !== "drain" && s !== "steady" && s !== "frames") throw new Error(`--scenarios: unknown scenario ${s}`);
   return {
     only,
     scenarios,
@@ -273,6 +274,14 @@ async function main(): Promise<void> {
       }
     }
 
+    // Output frames (FlowFabric only: BullMQ has no equivalent): append -> tail latency, append rate.
+    let frames: FramesBenchResult | undefined;
+    if (cfg.scenarios.includes("frames") && cfg.only.includes("flowfabric")) {
+      await admin.reset();
+      process.stderr.write("bench: FlowFabric frames ...\n");
+      frames = await runFramesBench(server.url);
+    }
+
     const report = {
       startedAt,
       finishedAt: new Date().toISOString(),
@@ -280,6 +289,7 @@ async function main(): Promise<void> {
       server: { binary: server.binary, version, appendonly, appendfsync },
       config: { ...cfg, out: undefined },
       records,
+      frames,
     };
     mkdirSync(dirname(cfg.out), { recursive: true });
     writeFileSync(cfg.out, `${JSON.stringify(report, null, 2)}\n`);
@@ -287,6 +297,7 @@ async function main(): Promise<void> {
     console.log(`\n## FlowFabric vs BullMQ (${version}, appendonly=${appendonly} appendfsync=${appendfsync}, ` +
       `${cpus().length} cores, Node ${process.version})\n`);
     console.log(renderTable(cfg, records));
+    if (frames) console.log(`\n### Output frames (FlowFabric)\n\n${renderFramesTable(frames)}`);
     if (cfg.tracing) console.log(`\nTracing on: ${spansInThisProcess()} spans ended in the bench process (producer, worker).`);
     console.log(`\nRaw results: ${cfg.out}`);
   } finally {

@@ -9,31 +9,40 @@
 import { resolve } from "node:path";
 import { context, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import {
+  BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, ParentBasedSampler, TraceIdRatioBasedSampler, type ReadableSpan,
+} from "@opentelemetry/sdk-trace-base";
+import type { ExportResult } from "@opentelemetry/core";
 
 export function tracingRequested(): boolean {
   return process.env["BENCH_TRACING"] === "1";
 }
 
-let exporter: InMemorySpanExporter | undefined;
 let spanCount = 0;
+let enabled = false;
 
-/** Registers the in-memory tracer provider in this process (once). */
-export function enableTracing(): void {
-  if (exporter !== undefined) return;
-  exporter = new InMemorySpanExporter();
-  const processor = new SimpleSpanProcessor(exporter);
-  const onEnd = processor.onEnd.bind(processor);
-  const mem = exporter;
-  processor.onEnd = (span) => {
-    onEnd(span);
-    if (++spanCount % 10_000 === 0) mem.reset();
-  };
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [processor] }));
+/** An in-memory exporter that counts the spans of each batch, then drops them, as a network exporter would once they are sent. */
+class CountingMemoryExporter extends InMemorySpanExporter {
+  override export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    spanCount += spans.length;
+    super.export(spans, resultCallback);
+    this.reset(); // like a network exporter, keep nothing once a batch is "sent"
+  }
 }
 
-/** Spans ended in this process so far. */
+/** Registers the tracer provider (BatchSpanProcessor into memory, as in production minus the network) in this process, once. */
+export function enableTracing(): void {
+  if (enabled) return;
+  enabled = true;
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(new BasicTracerProvider({
+    // BENCH_TRACING_RATIO (default 1): share of producer traces sampled; the gateway and worker follow the parent.
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(Number(process.env["BENCH_TRACING_RATIO"] ?? "1")) }),
+    spanProcessors: [new BatchSpanProcessor(new CountingMemoryExporter())],
+  }));
+}
+
+/** Spans exported in this process so far. */
 export function spansInThisProcess(): number {
   return spanCount;
 }

@@ -207,6 +207,7 @@ test("GET /metrics: counters move by the right amounts", async () => {
   await startWorker("metrics", async (task) => {
     if (task.executionKind === "flaky" && task.attemptIndex === 0) throw Object.assign(new Error("again"), { category: "transient" });
     if (task.executionKind === "fatal") throw Object.assign(new Error("bad input"), { category: "validation" });
+    await task.appendFrame("log", "one frame");
     return "ok";
   });
   const created = await client.createExecutions([
@@ -224,6 +225,7 @@ test("GET /metrics: counters move by the right amounts", async () => {
   expect(delta("flowfabric_failures_total", { flowfabric_failure_category: "transient", flowfabric_outcome: "retry_scheduled" })).toBe(1);
   expect(delta("flowfabric_failures_total", { flowfabric_failure_category: "validation", flowfabric_outcome: "failed" })).toBe(1);
   expect(delta("flowfabric_retries_total")).toBe(1);
+  expect(delta("flowfabric_frames_appended_total")).toBe(4); // the 4 successful attempts
   expect(delta("flowfabric_dispatch_latency_count", { flowfabric_lane: "metrics" })).toBe(5); // first attempts only
   expect(value(after, "flowfabric_sessions_live")).toBeGreaterThanOrEqual(1);
 

@@ -85,7 +85,7 @@ export class TaskOperations {
   async appendFrame(req: AppendFrameRequest, field = ""): Promise<AppendFrameResponse> {
     const { fence, frame } = v.appendFrame(req, (name) => prefix(field, name), this.limits);
     const out = await this.engine.appendFrame(fence, frame, this.limits.frames ?? v.DEFAULT_FRAME_LIMITS);
-    this.metrics.framesAppended.add(1);
+    if (!out.duplicate) this.metrics.framesAppended.add(1);
     return create(AppendFrameResponseSchema, {
       entryId: out.entryId,
       frameCount: BigInt(out.frameCount),

@@ -2,7 +2,7 @@ import { SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span,
 import { FailOutcome, type Task } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
 import {
   ATTR_ATTEMPT_INDEX, ATTR_ERROR_REASON, ATTR_EXECUTION_ID, ATTR_EXECUTION_KIND, ATTR_GATEWAY_ID, ATTR_LANE, ATTR_NAMESPACE,
-  ATTR_OUTCOME, ATTR_RETRY_COUNT, ATTR_SESSION_ID, ATTR_WORKER_ID, ATTR_WORKER_INSTANCE_ID, GATEWAY_SCOPE, operationSpanName,
+  ATTR_OUTCOME, ATTR_SESSION_ID, ATTR_WORKER_ID, ATTR_WORKER_INSTANCE_ID, GATEWAY_SCOPE, operationSpanName,
   SCOPE_VERSION, SPAN_DISPATCH, SPAN_SESSION,
 } from "../../../sdk-ts/src/telemetry/attributes.js";
 import {
@@ -96,9 +96,9 @@ export class GatewayTelemetry {
         startTime: Math.min(nowMs, g.leaseExpiresAtMs - this.leaseTtlMs),
         links,
         attributes: {
+          // The session's own attributes (id, instance, gateway) are on the linked session span.
           [ATTR_EXECUTION_ID]: g.fence.executionId, [ATTR_ATTEMPT_INDEX]: g.attemptIndex, [ATTR_EXECUTION_KIND]: g.kind,
-          [ATTR_LANE]: g.lane, [ATTR_NAMESPACE]: g.namespace, [ATTR_RETRY_COUNT]: g.retryCount,
-          [ATTR_WORKER_ID]: session.workerId, [ATTR_SESSION_ID]: session.id,
+          [ATTR_LANE]: g.lane, [ATTR_NAMESPACE]: g.namespace, [ATTR_WORKER_ID]: session.workerId,
         },
       }, contextFromTraceparent(g.traceparent, g.tracestate));
       const headers = headersOfSpanContext(span.spanContext());

@@ -55,9 +55,16 @@ export const SPAN_TASK = "flowfabric.task";
 export const SPAN_DISPATCH = "flowfabric.dispatch";
 export const SPAN_SESSION = "flowfabric.session";
 
-/** Span name of a task operation (`SessionRequest.body` case, e.g. "complete" -> "flowfabric.complete"). */
+const OPERATION_SPAN_NAMES = new Map<string, string>();
+
+/** Span name of a task operation (`SessionRequest.body` case, e.g. "renewLease" -> "flowfabric.renew_lease"). */
 export function operationSpanName(operation: string): string {
-  return `flowfabric.${operation.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+  let name = OPERATION_SPAN_NAMES.get(operation);
+  if (name === undefined) {
+    name = `flowfabric.${operation.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+    if (OPERATION_SPAN_NAMES.size < 64) OPERATION_SPAN_NAMES.set(operation, name);
+  }
+  return name;
 }
 
 /** Metric instrument names (Prometheus: dots become underscores, counters get `_total`). */
