@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /*
  * FlowFabric postinstall: make sure a valkey-server or redis-server binary exists for the embedded
- * default mode (`npm start` without VALKEY_URL) and for the tests, which start their own server.
+ * default mode (`npm start` without VALKEY_URL) and for the tests, which start their own server; and
+ * that the Python interop tests (`npm test` runs examples/python-worker) find grpcio, protobuf and
+ * protoc.
  *
  * - A binary on PATH (valkey-server, redis-server) or an executable VALKEY_SERVER_BIN: nothing to do.
- * - Missing, running as root on Debian/Ubuntu with apt-get, FLOWFABRIC_SKIP_SERVER_INSTALL unset:
- *   `apt-get update` then `apt-get install -y redis-server` (output streamed).
+ * - Missing pieces, running as root on Debian/Ubuntu with apt-get, FLOWFABRIC_SKIP_SERVER_INSTALL
+ *   unset: `apt-get update` then one `apt-get install -y <missing packages>` (output streamed).
  * - Otherwise, or when apt fails: print the exact command to run. Never fails the npm install.
  *
  * Debian's redis-server package may start its own service on port 6379. That server is never used
@@ -21,7 +23,13 @@ const { delimiter, join } = require("node:path");
 const { spawnSync } = require("node:child_process");
 
 const SERVER_BINARIES = ["valkey-server", "redis-server"];
-const INSTALL_CMD = "sudo apt-get install -y redis-server";
+const SERVER_PACKAGE = "redis-server";
+/** Debian packages the Python interop tests need, each with the probe that says it is present. */
+const PYTHON_PACKAGES = [
+  { pkg: "python3-grpcio", present: () => pythonImports("grpc") },
+  { pkg: "python3-protobuf", present: () => pythonImports("google.protobuf") },
+  { pkg: "protobuf-compiler", present: () => findOnPath("protoc") !== null },
+];
 const APT_TIMEOUT_MS = 15 * 60 * 1000;
 
 function log(msg) {
@@ -60,14 +68,29 @@ function findServer() {
   return null;
 }
 
-function printManualHint(reason) {
-  log(`No valkey-server or redis-server binary found${reason ? ` (${reason})` : ""}.`);
-  log("The embedded mode of `npm start` and the tests need one. Install it with:");
+/** Debian's packages install into the system interpreter, which the interop tests also use. */
+function pythonImports(module) {
+  const python = process.env.FLOWFABRIC_PYTHON || "/usr/bin/python3";
+  if (!isExecutable(python)) return false;
+  return spawnSync(python, ["-c", `import ${module}`], { stdio: "ignore" }).status === 0;
+}
+
+function printManualHint(packages, reason) {
+  const needsServer = packages.includes(SERVER_PACKAGE);
+  if (needsServer) {
+    log(`No valkey-server or redis-server binary found${reason ? ` (${reason})` : ""}.`);
+    log("The embedded mode of `npm start` and the tests need one.");
+  } else {
+    log(`The Python interop tests need ${packages.join(", ")}${reason ? ` (${reason})` : ""}.`);
+  }
+  log("Install with:");
   log("");
-  log(`    ${INSTALL_CMD}`);
+  log(`    sudo apt-get install -y ${packages.join(" ")}`);
   log("");
-  log("or set VALKEY_SERVER_BIN=/path/to/valkey-server, or point VALKEY_URL=redis://host:port");
-  log("at an existing Valkey >= 7.2 / Redis >= 7.0 server.");
+  if (needsServer) {
+    log("or set VALKEY_SERVER_BIN=/path/to/valkey-server, or point VALKEY_URL=redis://host:port");
+    log("at an existing Valkey >= 7.2 / Redis >= 7.0 server.");
+  }
 }
 
 /** Runs a command with its output streamed; true on exit code 0. */
@@ -90,14 +113,16 @@ function run(cmd, args, env) {
 }
 
 function main() {
-  const found = findServer();
-  if (found) {
-    log(`Using server binary ${found}.`);
-    return;
-  }
+  const server = findServer();
+  if (server) log(`Using server binary ${server}.`);
+  const missing = [
+    ...(server ? [] : [SERVER_PACKAGE]),
+    ...PYTHON_PACKAGES.filter((p) => !p.present()).map((p) => p.pkg),
+  ];
+  if (missing.length === 0) return;
 
   if (process.env.FLOWFABRIC_SKIP_SERVER_INSTALL) {
-    printManualHint("FLOWFABRIC_SKIP_SERVER_INSTALL is set, not installing");
+    printManualHint(missing, "FLOWFABRIC_SKIP_SERVER_INSTALL is set, not installing");
     return;
   }
   const isDebian = existsSync("/etc/debian_version");
@@ -105,28 +130,30 @@ function main() {
   const aptGet = findOnPath("apt-get");
   if (!isDebian || !isRoot || !aptGet) {
     const why = !isDebian ? "not Debian/Ubuntu" : !isRoot ? "not running as root" : "apt-get not found";
-    printManualHint(`${why}: not installing automatically`);
+    printManualHint(missing, `${why}: not installing automatically`);
     return;
   }
 
-  log("No valkey-server or redis-server found; installing redis-server with apt-get (root, Debian/Ubuntu).");
+  log(`Installing ${missing.join(", ")} with apt-get (root, Debian/Ubuntu).`);
   log("Set FLOWFABRIC_SKIP_SERVER_INSTALL=1 to skip this step.");
   const aptEnv = { DEBIAN_FRONTEND: "noninteractive" };
   // A failed update (one unreachable source) may still leave usable lists: try the install anyway.
   if (!run(aptGet, ["update"], aptEnv)) log("apt-get update failed; trying the install with the lists at hand.");
-  const ok = run(aptGet, ["install", "-y", "redis-server"], aptEnv);
+  const ok = run(aptGet, ["install", "-y", ...missing], aptEnv);
   const after = findServer();
-  if (after) {
-    log(`Installed ${after}.`);
-    return;
+  if (after && !server) log(`Installed ${after}.`);
+  const still = [
+    ...(after ? [] : [SERVER_PACKAGE]),
+    ...PYTHON_PACKAGES.filter((p) => !p.present()).map((p) => p.pkg),
+  ];
+  if (still.length > 0) {
+    printManualHint(still, ok ? "apt-get finished but they are still missing" : "automatic installation failed");
   }
-  printManualHint(ok ? "apt-get finished but no server binary is on PATH" : "automatic installation failed");
 }
 
 try {
   main();
 } catch (err) {
   log(`unexpected error (ignored): ${err && err.stack ? err.stack : err}`);
-  printManualHint("");
 }
 process.exit(0);
