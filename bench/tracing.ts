@@ -47,9 +47,13 @@ export function spansInThisProcess(): number {
   return spanCount;
 }
 
-/** Node arguments that make a spawned gateway process trace too (none when tracing is off). */
+/**
+ * Node arguments of a spawned gateway process: the tracing preload when tracing is on, plus
+ * BENCH_GATEWAY_NODE_ARGS (space-separated, e.g. "--cpu-prof --cpu-prof-dir=.bench/prof" to profile it).
+ */
 export function gatewayNodeArgs(): string[] {
-  return tracingRequested() ? ["--import", resolve(__dirname, "tracing-preload.mjs")] : [];
+  const extra = (process.env["BENCH_GATEWAY_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
+  return [...extra, ...(tracingRequested() ? ["--import", resolve(__dirname, "tracing-preload.mjs")] : [])];
 }
 
 /** Runs `fn` inside a producer span when tracing is on. */
