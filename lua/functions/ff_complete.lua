@@ -12,7 +12,7 @@ redis.register_function('ff_complete', H.wrap(function(keys, args)
   local lid, epoch, aid = H.fence_args(args, 1)
   local has_result = H.int(args[4], 'has_result', 0, 1)
   local result = H.str(args[5], 'result', true)
-  local r = H.load(core)
+  local r = H.load(core, H.F_FENCE)
   if r and r.phase == 'terminal' and H.same_attempt(r, epoch, aid) then
     if r.outcome == 'success' then return { 1, 'OK', 1 } end
     H.not_active(r, 'execution already ended: ' .. tostring(r.pstate))

@@ -54,15 +54,29 @@ redis.register_function('ff_create', H.wrap(function(keys, args)
   local score = H.s(H.score(prio, now))
   local delayed = delay_until > now
   local pstate = delayed and 'delayed' or 'waiting'
-  -- The record first (identity, policy, state vector, attempt/lease/outcome fields), then the rest.
-  local extra = { 'id', eid, 'ns', ns, 'lane', lane, 'kind', kind, 'prio', prio, 'score', score, 'caps', caps,
-    'created', now, 'started', 0, 'ended', 0, 'delay_until', delay_until, 'deadline', deadline,
-    'atimeout', atimeout, 'max_reclaims', max_reclaims, 'rp_max', rp_max, 'rp_kind', rp_kind,
-    'rp_init', rp_init, 'rp_maxd', rp_maxd, 'rp_mult', args[15], 'rp_jit', args[16], 'rp_cats', rp_cats,
-    'tp', tp, 'ts', ts, 'aidx', -1, 'acount', 0, 'aid', '', 'lid', '', 'epoch', 0, 'lexp', 0, 'sess', '',
-    'wid', '', 'winst', '', 'retries', 0, 'reclaims', 0, 'pend', 'initial', 'resumed', 0, 'astarted', 0,
-    'prog_pct', 0, 'prog_msg', '', 'fail_reason', '', 'fail_cat', '', 'cancel_reason', '',
-    'cancelled_by', '', 'has_result', 0, 'smode', smode, 'sttl', sttl, 'fopen', '' }
+  -- The record first (identity, policy, state vector), then the rest. Fields whose value would be
+  -- the default (0 or "") are left out: every reader treats a missing field as its default
+  -- (H.n / `or ''` here, the same in gateway/src/engine/fcall/*), and a listpack hash costs per
+  -- field on every later HSET/HMGET, so a lean record makes every transition cheaper.
+  local extra = { 'id', eid, 'ns', ns, 'lane', lane, 'kind', kind, 'prio', prio, 'score', score,
+    'created', now, 'aidx', -1, 'pend', 'initial', 'max_reclaims', max_reclaims }
+  local function opt(name, value, default)
+    if value ~= default then extra[#extra + 1] = name; extra[#extra + 1] = value end
+  end
+  opt('caps', caps, '')
+  opt('delay_until', delay_until, 0)
+  opt('deadline', deadline, 0)
+  opt('atimeout', atimeout, 0)
+  if rp_max > 0 then
+    for _, kv in ipairs({ { 'rp_max', rp_max }, { 'rp_kind', rp_kind }, { 'rp_init', rp_init },
+      { 'rp_maxd', rp_maxd }, { 'rp_mult', args[15] }, { 'rp_jit', args[16] }, { 'rp_cats', rp_cats } }) do
+      extra[#extra + 1] = kv[1]; extra[#extra + 1] = kv[2]
+    end
+  end
+  opt('tp', tp, '')
+  opt('ts', ts, '')
+  opt('smode', smode, 'durable')
+  if smode == 'best_effort' then opt('sttl', sttl, nil) end
   if delayed then
     H.sv_delayed(core, 'waiting_for_delay', 'pending_first_attempt', extra)
   else

@@ -9,7 +9,7 @@ redis.register_function('ff_progress', H.wrap(function(keys, args)
   local lid, epoch, aid = H.fence_args(args, 1)
   local pct = H.num(args[4], 'percent', 0, 100)
   local msg = H.str(args[5], 'message', true)
-  H.fence(H.load(core), lid, epoch, aid)
+  H.fence(H.load(core, H.F_FENCE), lid, epoch, aid)
   redis.call('HSET', core, 'prog_pct', args[4], 'prog_msg', msg)
   return { 1, 'OK' }
 end))

@@ -79,12 +79,18 @@ H.F = { 'phase', 'own', 'lid', 'epoch', 'aid', 'aidx', 'acount', 'pstate', 'outc
   'ns', 'lane', 'score', 'deadline', 'atimeout', 'retries', 'reclaims', 'resumed', 'started', 'delay_until',
   'rp_max', 'rp_kind', 'rp_init', 'rp_maxd', 'rp_mult', 'rp_jit', 'rp_cats', 'max_reclaims', 'sess' }
 
--- The record's fields as a table (name -> value or false); nil when there is no record.
-function H.load(core)
-  local v = redis.call('HMGET', core, unpack(H.F))
+-- The fields the fence and replay reconciliation read, plus the current attempt index (a short
+-- read for the hot fenced functions: HMGET on a listpack record costs per field asked).
+H.F_FENCE = { 'phase', 'own', 'lid', 'epoch', 'aid', 'aidx', 'pstate', 'outcome', 'pend' }
+
+-- The record's fields (`fields`, default H.F) as a table (name -> value or false); nil when there
+-- is no record. Every list starts with `phase`, which every record has.
+function H.load(core, fields)
+  fields = fields or H.F
+  local v = redis.call('HMGET', core, unpack(fields))
   if not v[1] then return nil end
   local r = {}
-  for i = 1, #H.F do r[H.F[i]] = v[i] end
+  for i = 1, #fields do r[fields[i]] = v[i] end
   return r
 end
 

@@ -9,8 +9,9 @@
 -- reason, closed_at (ms), close_id; summary: sum (document), sumv, sum_at (ms); best-effort: ttl
 -- (ms), rate (frames/s, EMA), last (ms), persist (1 once a durable frame arrived).
 
--- The transitions' record read includes `fopen` (30-state.lua owns the rest of the list).
+-- The transitions' record reads include `fopen` (30-state.lua owns the rest of the lists).
 H.F[#H.F + 1] = 'fopen'
+H.F_FENCE[#H.F_FENCE + 1] = 'fopen'
 
 H.FRAME_MODES = { 'durable', 'summary', 'best_effort' }
 -- Frames kept by a summary stream (its short tail; the document carries the state).

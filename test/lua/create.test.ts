@@ -17,7 +17,12 @@ describe("ff_create", () => {
     const { k, uuid } = keysOf(id);
     const r = await record(fx, id);
     expect(await stateVector(fx, id)).toEqual(["runnable", "unowned", "eligible_now", "waiting_for_worker", "none", "pending_first_attempt", "waiting"]);
-    expect(r).toMatchObject({ id, ns: s.namespace, lane: "default", kind: "test.kind", prio: "7", caps: "gpu,x", aidx: "-1", acount: "0", epoch: "0", max_reclaims: "10", tp: "00-abc-def-01", pend: "initial" });
+    expect(r).toMatchObject({ id, ns: s.namespace, lane: "default", kind: "test.kind", prio: "7", caps: "gpu,x", aidx: "-1", max_reclaims: "10", tp: "00-abc-def-01", pend: "initial" });
+    // Default-valued fields are not written (a missing field reads as its default): a lean record.
+    for (const absent of ["acount", "epoch", "lid", "aid", "retries", "started", "ended", "deadline", "rp_max", "smode", "prog_msg", "fopen"]) {
+      expect(r).not.toHaveProperty(absent);
+    }
+    expect((await fx.backend.describe(id)).attemptCount).toBe(0);
     const created = Number(r.created);
     expect(created).toBeGreaterThanOrEqual(before - 1000);
     expect(r.score).toBe(String(eligibleScore(7, created)));

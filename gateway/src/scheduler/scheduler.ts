@@ -89,13 +89,14 @@ export class Scheduler {
   }
 
   /**
-   * Coalesces triggers into one pass after the current callback (a microtask: everything one I/O
-   * event freed is claimed together, without waiting for the next event-loop turn).
+   * Coalesces triggers into one pass at the end of this event-loop turn (setImmediate): every
+   * slot freed by the messages of one socket read is claimed together, in one FCALL per partition.
+   * (A microtask ran a pass per message: claims of one at a time, 2-3x more claim FCALLs.)
    */
   kick(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.scheduled = false;
       this.pass();
     });
