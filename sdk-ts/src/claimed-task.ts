@@ -65,6 +65,8 @@ export interface TaskControl {
   lose(kind: Exclude<TaskAbortKind, "shutdown">, message: string): boolean;
   /** The worker is shutting down: aborts the signal, keeps the state. */
   shutdown(message: string): void;
+  /** Why the signal aborted (or will abort once read); undefined while it has not. */
+  readonly abortReason: TaskAbortReason | undefined;
   /** The task runs inside `span`: operations become its events and settle requests carry its context. */
   trace(span: Span): void;
 }
@@ -118,7 +120,9 @@ export class ClaimedTask {
   readonly tracestate: string;
 
   readonly #channel: TaskOperationChannel;
-  readonly #abort = new AbortController();
+  /** Created on the first read of {@link signal} (an AbortController per task is not free). */
+  #abort: AbortController | undefined;
+  #abortReason: TaskAbortReason | undefined;
   readonly #fence: Fence;
   #state: TaskState = "running";
   #leaseExpiresAtMs: number;
@@ -152,6 +156,7 @@ export class ClaimedTask {
     this.tracestate = task.tracestate;
     this.#leaseExpiresAtMs = Number(task.leaseExpiresAtMs);
     this.#channel = channel;
+    const self = this;
     this.#control = Object.freeze({
       fence: this.#fence,
       renewed: (leaseExpiresAtMs: number) => {
@@ -165,6 +170,9 @@ export class ClaimedTask {
       },
       lose: (kind: Exclude<TaskAbortKind, "shutdown">, message: string) => this.#lose({ kind, message }),
       shutdown: (message: string) => this.#abortSignal({ kind: "shutdown", message }),
+      get abortReason() {
+        return self.#abortReason;
+      },
       trace: (span: Span) => {
         this.#span = span;
       },
@@ -178,6 +186,10 @@ export class ClaimedTask {
 
   /** Aborted on lease loss, cancel request or worker shutdown; `reason` is a {@link TaskAbortReason}. */
   get signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController();
+      if (this.#abortReason !== undefined) this.#abort.abort(this.#abortReason);
+    }
     return this.#abort.signal;
   }
 
@@ -320,7 +332,9 @@ export class ClaimedTask {
   }
 
   #abortSignal(reason: TaskAbortReason): void {
-    if (!this.#abort.signal.aborted) this.#abort.abort(Object.freeze({ ...reason }));
+    if (this.#abortReason !== undefined) return;
+    this.#abortReason = Object.freeze({ ...reason });
+    this.#abort?.abort(this.#abortReason);
   }
 
   #end(state: "consumed" | "lost"): void {
@@ -331,7 +345,7 @@ export class ClaimedTask {
   #assertRunning(): void {
     if (this.#state === "running") return;
     if (this.#state === "lost") {
-      const reason = this.#abort.signal.reason as TaskAbortReason | undefined;
+      const reason = this.#abortReason;
       throw FlowFabricError.local(ErrorCode.FAILED_PRECONDITION, LocalReason.LEASE_LOST,
         `the lease of ${this.executionId} is gone (${reason?.kind ?? "lease_lost"}: ${reason?.message ?? ""})`);
     }

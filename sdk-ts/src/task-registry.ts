@@ -8,7 +8,7 @@ import type { OperationRouter } from "./operation-router.js";
 import type { StreamAccess } from "./streams.js";
 import type { OperationOwner, TaskOperationChannel } from "./task-operations.js";
 import { TaskQueue } from "./task-queue.js";
-import type { TaskAbortReason, WorkerEvent } from "./worker-events.js";
+import type { WorkerEvent } from "./worker-events.js";
 import type { WorkerSession } from "./worker-session.js";
 
 /**
@@ -175,7 +175,7 @@ export class TaskRegistry {
     if (task === undefined || task !== owner) return;
     this.#held.delete(owner.executionId);
     if (task.state === "lost") {
-      const reason = task.signal.reason as TaskAbortReason | undefined;
+      const reason = task[TASK_CONTROL].abortReason;
       this.emit({ type: "task_lost", executionId: task.executionId, kind: reason?.kind ?? "lease_lost", message: reason?.message ?? "" });
     }
     if (this.#held.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();

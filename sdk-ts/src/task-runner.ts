@@ -3,7 +3,6 @@ import { TASK_CONTROL, type ClaimedTask } from "./claimed-task.js";
 import { FlowFabricError } from "./errors.js";
 import type { TaskTelemetry } from "./telemetry/task-tracing.js";
 import { withSpan } from "./telemetry/trace-context.js";
-import type { TaskAbortReason } from "./worker-events.js";
 
 /** What a task handler may return: the result payload (a string is sent as UTF-8) or nothing. */
 export type TaskResult = Uint8Array | string | void | undefined;
@@ -71,7 +70,7 @@ async function runAndSettle(task: ClaimedTask, handler: TaskHandler, report: (er
 
 function shouldSettle(task: ClaimedTask): boolean {
   if (task.state !== "running") return false;
-  return !(task.signal.aborted && (task.signal.reason as TaskAbortReason | undefined)?.kind === "shutdown");
+  return task[TASK_CONTROL].abortReason?.kind !== "shutdown";
 }
 
 function messageOf(error: unknown): string {
