@@ -112,56 +112,61 @@ export function serviceError(err: unknown, log: Logger): Partial<grpc.StatusObje
   return { code, details: ge.message, metadata };
 }
 
-/** Adapts a grpc-js duplex call to the session's transport. */
-function sessionTransport(call: grpc.ServerDuplexStream<SessionRequest, SessionResponse>): SessionTransport {
+/** A logger that drops everything: a session's fatal error is logged by the session itself. */
+const SILENT: Logger = { info() {}, warn() {}, error() {}, child() { return this; } };
+
+/**
+ * The lifetime of a server call, shared by the Session and TailStream adapters: `signal` aborts
+ * when the peer cancels, the call errors or closes; `end` finishes our side once (an error
+ * becomes the call's status).
+ */
+function callLifetime(call: Pick<NodeJS.EventEmitter, "on" | "emit"> & { end(): void }, log: Logger) {
   const ac = new AbortController();
   let ended = false;
   const gone = (): void => ac.abort();
   call.on("cancelled", gone);
   call.on("error", gone);
   call.on("close", gone);
-  call.on("end", () => {
-    // The worker half-closed: it is leaving. Finish our side too.
-    if (!ended) { ended = true; call.end(); }
-    gone();
-  });
   return {
     signal: ac.signal,
+    gone,
+    /** True while messages may still be written. */
+    open: (): boolean => !ended && !ac.signal.aborted,
+    end: (error?: GatewayError): void => {
+      if (ended) return;
+      ended = true;
+      if (error) call.emit("error", serviceError(error, log));
+      else call.end();
+    },
+  };
+}
+
+/** Adapts a grpc-js duplex call to the session's transport. */
+function sessionTransport(call: grpc.ServerDuplexStream<SessionRequest, SessionResponse>): SessionTransport {
+  const life = callLifetime(call, SILENT);
+  // The worker half-closed: it is leaving. Finish our side too.
+  call.on("end", () => { life.end(); life.gone(); });
+  return {
+    signal: life.signal,
     header: (name) => {
       const v = call.metadata.get(name)[0];
       return typeof v === "string" ? v : undefined;
     },
     send: (message) => {
-      if (!ended && !ac.signal.aborted) call.write(message);
+      if (life.open()) call.write(message);
     },
-    end: (error) => {
-      if (ended) return;
-      ended = true;
-      if (error) call.emit("error", serviceError(error, { info() {}, warn() {}, error() {}, child() { return this; } }));
-      else call.end();
-      gone();
-    },
+    end: (error) => { life.end(error); life.gone(); },
     onMessage: (handler) => call.on("data", handler),
   };
 }
 
 /** Adapts a grpc-js server-streaming call to a tail's sink (write() false = back-pressure). */
 function tailSink(call: grpc.ServerWritableStream<TailStreamRequest, TailStreamResponse>, log: Logger): TailSink {
-  const ac = new AbortController();
-  let ended = false;
-  const gone = (): void => ac.abort();
-  call.on("cancelled", gone);
-  call.on("error", gone);
-  call.on("close", gone);
+  const life = callLifetime(call, log);
   return {
-    signal: ac.signal,
-    send: (message) => (ended || ac.signal.aborted ? true : call.write(message)),
+    signal: life.signal,
+    send: (message) => (life.open() ? call.write(message) : true),
     onDrain: (callback) => { call.on("drain", callback); },
-    end: (error) => {
-      if (ended) return;
-      ended = true;
-      if (error) call.emit("error", serviceError(error, log));
-      else call.end();
-    },
+    end: (error) => life.end(error),
   };
 }
