@@ -7,11 +7,25 @@ import {
 } from "./execution-types.js";
 import {
   CancelExecutionRequestSchema, CreateExecutionsRequestSchema, DescribeExecutionRequestSchema, ExecutionService, GetResultRequestSchema,
+  type CreateExecutionRequest, type CreateExecutionResponse,
 } from "./gen/flowfabric/v1/execution_pb.js";
 import { callMetadata, createGrpcClient, unaryCall, waitForReady, type TypedMethod } from "./grpc-call.js";
 import { compileClientOptions, type ClientOptions, type CompiledClientOptions } from "./options.js";
 import { FrameTail, readStream, type ReadStreamOptions, type ReadStreamResult, type StreamAccess, type TailStreamOptions } from "./streams.js";
-import { traceHeaders } from "./telemetry/trace-context.js";
+import { traceHeaders, type TraceHeaders } from "./telemetry/trace-context.js";
+
+/** Most executions in one CreateExecutions call (the gateway's limit). */
+const CREATE_BATCH_MAX = 1000;
+/** Most input bytes in one auto-batched CreateExecutions call (well under the default 8 MiB message cap). */
+const CREATE_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** A createExecution call waiting for this turn's batch. */
+interface PendingCreate {
+  readonly request: CreateExecutionRequest;
+  readonly headers: TraceHeaders;
+  readonly resolve: (response: CreateExecutionResponse) => void;
+  readonly reject: (error: unknown) => void;
+}
 
 /**
  * Producer and operator client: creates executions and reads their state and results through
@@ -23,6 +37,8 @@ export class FlowFabricClient {
   readonly options: CompiledClientOptions;
   readonly #client: grpc.Client;
   #closed = false;
+  /** createExecution calls of the current event-loop turn, sent together at its end. */
+  #pendingCreates: PendingCreate[] = [];
 
   private constructor(options: CompiledClientOptions) {
     this.options = options;
@@ -45,10 +61,27 @@ export class FlowFabricClient {
    * Creates one execution (an idempotency key already used returns the existing one, `duplicate: true`).
    * The span active in the caller's context becomes the execution's trace parent (see
    * docs/observability.md); `spec.traceparent` overrides it.
+   *
+   * Calls made in the same event-loop turn are sent together in one `CreateExecutions` call (at
+   * most 1000 executions or 4 MiB of input each), so a busy producer pays one round trip per turn,
+   * not per execution. Each call still gets its own answer: when a batch is refused for a bad
+   * request (INVALID_ARGUMENT, RESOURCE_EXHAUSTED: nothing of it was created), its executions are
+   * re-sent one by one so only the bad one fails.
    */
-  async createExecution(spec: ExecutionSpec): Promise<CreatedExecution> {
-    const response = await this.#call(ExecutionService.method.createExecution, toCreateRequest(spec, this.options.namespace));
-    return fromCreateResponse(response);
+  createExecution(spec: ExecutionSpec): Promise<CreatedExecution> {
+    if (this.#closed) return Promise.reject(closedError());
+    let request: CreateExecutionRequest;
+    try {
+      request = toCreateRequest(spec, this.options.namespace);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // The caller's span, captured now: by the time the batch is sent, its context is gone.
+    const headers = traceHeaders();
+    return new Promise<CreateExecutionResponse>((resolve, reject) => {
+      if (this.#pendingCreates.length === 0) setImmediate(() => this.#flushCreates());
+      this.#pendingCreates.push({ request, headers, resolve, reject });
+    }).then(fromCreateResponse);
   }
 
   /** Creates many executions in one call (all validated before any is created); results in order. */
@@ -82,7 +115,7 @@ export class FlowFabricClient {
    * `afterEntryId`, with the stream's state (closed and why, mode, summary document).
    */
   readStream(executionId: string, attemptIndex: number, options: ReadStreamOptions = {}): Promise<ReadStreamResult> {
-    if (this.#closed) return Promise.reject(FlowFabricError.local(ErrorCode.CANCELLED, LocalReason.CLOSED, "the client is closed"));
+    if (this.#closed) return Promise.reject(closedError());
     return readStream(this.#streamAccess(), executionId, attemptIndex, options);
   }
 
@@ -100,23 +133,98 @@ export class FlowFabricClient {
     return { client: () => this.#client, metadata: () => callMetadata(this.options.authToken), callTimeoutMs: this.options.callTimeoutMs };
   }
 
-  /** Closes the channel; later calls reject with CLOSED. Idempotent. */
+  /** Closes the channel (createExecution calls of this turn are sent first); later calls reject with CLOSED. Idempotent. */
   close(): void {
     if (this.#closed) return;
+    this.#flushCreates();
     this.#closed = true;
     this.#client.close();
   }
 
-  #call<I extends DescMessage, O extends DescMessage>(method: TypedMethod<I, O>, request: MessageShape<I>): Promise<MessageShape<O>> {
-    if (this.#closed) return Promise.reject(FlowFabricError.local(ErrorCode.CANCELLED, LocalReason.CLOSED, "the client is closed"));
+  /** Sends this turn's createExecution calls: one unary call for a single one, else CreateExecutions batches. */
+  #flushCreates(): void {
+    const pending = this.#pendingCreates;
+    if (pending.length === 0) return;
+    this.#pendingCreates = [];
+    for (const batch of chunkCreates(pending)) {
+      if (batch.length === 1) {
+        this.#createOne(batch[0]!);
+        continue;
+      }
+      // Each request carries its producer's trace context in its own fields.
+      const executions = batch.map((p) => withTraceFields(p.request, p.headers));
+      this.#call(ExecutionService.method.createExecutions, create(CreateExecutionsRequestSchema, { executions }), NO_TRACE).then(
+        (response) => {
+          if (response.results.length !== batch.length) {
+            const error = FlowFabricError.local(ErrorCode.INTERNAL, LocalReason.PROTOCOL_VIOLATION, `CreateExecutions answered ${response.results.length} results for ${batch.length} executions`);
+            for (const p of batch) p.reject(error);
+            return;
+          }
+          batch.forEach((p, i) => p.resolve(response.results[i]!));
+        },
+        (error: unknown) => {
+          const code = error instanceof FlowFabricError ? error.code : undefined;
+          if (code === ErrorCode.INVALID_ARGUMENT || code === ErrorCode.RESOURCE_EXHAUSTED) {
+            for (const p of batch) this.#createOne(p);
+          } else {
+            for (const p of batch) p.reject(error);
+          }
+        },
+      );
+    }
+  }
+
+  #createOne(p: PendingCreate): void {
+    this.#call(ExecutionService.method.createExecution, p.request, p.headers).then(p.resolve, p.reject);
+  }
+
+  /**
+   * One unary call. The producer's span (`trace`: captured by the caller; default: the active
+   * one) travels as W3C metadata: the gateway stores it with a created execution and parents its
+   * own spans on it.
+   */
+  #call<I extends DescMessage, O extends DescMessage>(method: TypedMethod<I, O>, request: MessageShape<I>, trace: TraceHeaders = traceHeaders()): Promise<MessageShape<O>> {
+    if (this.#closed) return Promise.reject(closedError());
     const metadata = callMetadata(this.options.authToken);
-    // The producer's active span (if any) travels as W3C metadata: the gateway stores it with a
-    // created execution and parents its own spans on it.
-    const { traceparent, tracestate } = traceHeaders();
+    const { traceparent, tracestate } = trace;
     if (traceparent !== "") {
       metadata.set("traceparent", traceparent);
       if (tracestate !== "") metadata.set("tracestate", tracestate);
     }
     return unaryCall(this.#client, method, request, metadata, this.options.callTimeoutMs);
   }
+}
+
+const NO_TRACE: TraceHeaders = Object.freeze({ traceparent: "", tracestate: "" });
+
+function closedError(): FlowFabricError {
+  return FlowFabricError.local(ErrorCode.CANCELLED, LocalReason.CLOSED, "the client is closed");
+}
+
+/** The request with the producer's trace context in its fields (unless the spec set them). */
+function withTraceFields(request: CreateExecutionRequest, headers: TraceHeaders): CreateExecutionRequest {
+  if (request.traceparent === "" && headers.traceparent !== "") {
+    request.traceparent = headers.traceparent;
+    request.tracestate = headers.tracestate;
+  }
+  return request;
+}
+
+/** Splits pending creates into batches of at most CREATE_BATCH_MAX executions and about CREATE_BATCH_BYTES of input. */
+function chunkCreates(pending: readonly PendingCreate[]): PendingCreate[][] {
+  const batches: PendingCreate[][] = [];
+  let current: PendingCreate[] = [];
+  let bytes = 0;
+  for (const p of pending) {
+    const size = p.request.input.byteLength;
+    if (current.length > 0 && (current.length >= CREATE_BATCH_MAX || bytes + size > CREATE_BATCH_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(p);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
 }

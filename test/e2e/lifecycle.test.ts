@@ -131,6 +131,28 @@ test("idempotent create returns the same execution", async () => {
   expect(other.executionId).not.toBe(a.executionId);
 });
 
+test("createExecution calls of one turn are batched; each still gets its own answer, a bad one only its own error", async () => {
+  const inputs = Array.from({ length: 300 }, (_, i) => `batched-${i}`);
+  const calls = inputs.map((input) => client.createExecution({ lane: "batched", input }));
+  // One turn: a valid call, an invalid one (bad lane) and an idempotent pair, sent together.
+  const good = client.createExecution({ lane: "batched", input: "good" });
+  const bad = client.createExecution({ lane: "bad lane!", input: "bad" });
+  const first = client.createExecution({ lane: "batched", input: "once", idempotencyKey: "batch-idem" });
+  const again = client.createExecution({ lane: "batched", input: "twice", idempotencyKey: "batch-idem" });
+  const created = await Promise.all(calls);
+  expect(new Set(created.map((c) => c.executionId)).size).toBe(300);
+  await expect(bad).rejects.toMatchObject({ code: "INVALID_ARGUMENT", field: "lane" });
+  expect((await good).duplicate).toBe(false);
+  const [a, b] = await Promise.all([first, again]);
+  expect(b.executionId).toBe(a.executionId);
+  expect([a.duplicate, b.duplicate]).toEqual([false, true]);
+
+  // Answers are in call order: running them, each id's result is its own call's input.
+  await startWorker(["batched"], async (task) => task.inputPayload);
+  const results = await awaitAll((id) => client.getResult(id), created.map((c) => c.executionId));
+  created.forEach((c, i) => expect(Buffer.from(results.get(c.executionId)!.result!).toString()).toBe(inputs[i]));
+});
+
 test("binary payloads round-trip byte for byte", async () => {
   const bytes = new Uint8Array(256 * 4);
   for (let i = 0; i < bytes.length; i++) bytes[i] = i % 256;

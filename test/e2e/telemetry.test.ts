@@ -122,6 +122,24 @@ test("one producer call -> one trace: producer -> dispatch -> task -> complete, 
   expect(rpc && parentOf(rpc)).toBe(producerSpan.spanContext().spanId);
 });
 
+test("createExecution calls of one turn go in one CreateExecutions call; each keeps its own producer as trace parent", async () => {
+  await startWorker("trace-batch", async () => "ok");
+  const before = spans.getFinishedSpans().filter((s) => s.name.startsWith("flowfabric.v1.ExecutionService/CreateExecution")).length;
+  const producers = Array.from({ length: 3 }, (_, i) => producer.startSpan(`batch-producer-${i}`));
+  const calls = producers.map((span, i) =>
+    context.with(trace.setSpan(context.active(), span), () => client.createExecution({ lane: "trace-batch", input: `b${i}` })));
+  const created = await Promise.all(calls);
+  for (const span of producers) span.end();
+  const rpcs = spans.getFinishedSpans().filter((s) => s.name.startsWith("flowfabric.v1.ExecutionService/CreateExecution")).slice(before);
+  expect(rpcs.map((s) => s.name)).toEqual(["flowfabric.v1.ExecutionService/CreateExecutions"]);
+  for (const [i, c] of created.entries()) {
+    await completed(c.executionId);
+    const [dispatch] = await waitSpans(c.executionId, "flowfabric.dispatch");
+    expect(dispatch!.spanContext().traceId).toBe(producers[i]!.spanContext().traceId);
+    expect(parentOf(dispatch!)).toBe(producers[i]!.spanContext().spanId);
+  }
+});
+
 test("link mode: the task span is a new root linked to the dispatch span (worker option and per-execution override)", async () => {
   await startWorker("trace-link", async () => "ok", "link");
   const { result: a, span: pa } = await produce(() => client.createExecution({ lane: "trace-link", input: "a" }));
