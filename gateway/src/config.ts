@@ -40,6 +40,13 @@ export interface GatewayOptions {
   readonly timeoutScanIntervalMs: number;
   /** Items per scanner FCALL. */
   readonly scanBatch: number;
+  /**
+   * Retention of ended executions (completed, failed, cancelled, expired), in ms after they ended:
+   * the record, payloads, attempts and frame streams are then deleted. 0 keeps them forever.
+   */
+  readonly retentionMs: number;
+  /** Retention scanner interval. */
+  readonly retentionScanIntervalMs: number;
   /** Identity of this gateway process. */
   readonly gatewayId: string;
   /** Largest output frame: type + payload + correlation id + encoded metadata, in bytes. */
@@ -81,6 +88,8 @@ export const DEFAULTS: GatewayOptions = Object.freeze({
   delayedScanIntervalMs: 100,
   timeoutScanIntervalMs: 250,
   scanBatch: 200,
+  retentionMs: 7 * 24 * 3600 * 1000,
+  retentionScanIntervalMs: 10_000,
   gatewayId: "",
   maxFrameBytes: 64 * 1024,
   maxStreamFrames: 100_000,
@@ -98,7 +107,7 @@ export function compileOptions(partial: Partial<GatewayOptions> = {}): GatewayOp
   const positive: (keyof GatewayOptions)[] = [
     "partitions", "leaseTtlMs", "heartbeatIntervalMs", "keepaliveIntervalMs", "http2PingIntervalMs", "http2PingTimeoutMs",
     "maxMessageBytes", "maxPayloadBytes", "claimBatchMax", "safetyScanIntervalMs", "leaseScanIntervalMs",
-    "delayedScanIntervalMs", "timeoutScanIntervalMs", "scanBatch",
+    "delayedScanIntervalMs", "timeoutScanIntervalMs", "scanBatch", "retentionScanIntervalMs",
     "maxFrameBytes", "maxStreamFrames", "maxStreamBytes", "maxSummaryBytes", "maxTails", "tailKeepaliveMs",
     "tailRecheckMs", "tailBlockMs",
   ];
@@ -106,7 +115,7 @@ export function compileOptions(partial: Partial<GatewayOptions> = {}): GatewayOp
     const v = o[k];
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new Error(`option ${k} must be a positive integer, got ${String(v)}`);
   }
-  for (const k of ["grpcPort", "httpPort", "drainGraceMs"] as const) {
+  for (const k of ["grpcPort", "httpPort", "drainGraceMs", "retentionMs"] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 0) throw new Error(`option ${k} must be a non-negative integer, got ${o[k]}`);
   }
   if (o.partitions > 4096) throw new Error(`option partitions must be <= 4096, got ${o.partitions}`);
@@ -139,6 +148,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Ga
     leaseTtlMs: int("FLOWFABRIC_LEASE_TTL_MS"),
     heartbeatIntervalMs: int("FLOWFABRIC_HEARTBEAT_INTERVAL_MS"),
     drainGraceMs: int("FLOWFABRIC_DRAIN_GRACE_MS"),
+    retentionMs: int("FLOWFABRIC_RETENTION_MS"),
     maxPayloadBytes: int("FLOWFABRIC_MAX_PAYLOAD_BYTES"),
     maxMessageBytes: int("FLOWFABRIC_MAX_MESSAGE_BYTES"),
     maxFrameBytes: int("FLOWFABRIC_MAX_FRAME_BYTES"),

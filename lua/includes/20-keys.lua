@@ -33,6 +33,8 @@ function H.k_lanes(prefix) return prefix .. 'lanes' end
 function H.k_delayed(prefix) return prefix .. 'delayed' end
 function H.k_leases(prefix) return prefix .. 'leases' end
 function H.k_timeouts(prefix) return prefix .. 'timeouts' end
+-- Terminal executions by end time (Unix ms): what the retention scanner purges.
+function H.k_terminal(prefix) return prefix .. 'terminal' end
 function H.k_events(prefix) return prefix .. 'events' end
 function H.k_idem(prefix, ns, key) return prefix .. 'idem:' .. ns .. ':' .. key end
 -- Execution id "N:U" from a prefix and a uuid.

@@ -17,9 +17,11 @@ end
 function H.sv_delayed(core, block, astate, extra)
   H.set_state(core, 'runnable', 'unowned', 'delayed', block, 'none', astate, 'delayed', extra)
 end
--- outcome: success|failed|cancelled|expired; pstate: completed|failed|cancelled|expired.
-function H.sv_terminal(core, outcome, pstate, extra)
+-- outcome: success|failed|cancelled|expired; pstate: completed|failed|cancelled|expired. Also
+-- files the execution (uuid u) under its end time `now` for the retention scanner (ff_purge_terminal).
+function H.sv_terminal(prefix, u, core, now, outcome, pstate, extra)
   H.set_state(core, 'terminal', 'unowned', 'not_applicable', 'none', outcome, 'attempt_terminal', pstate, extra)
+  redis.call('ZADD', H.k_terminal(prefix), now, u)
 end
 
 -- Attempt state of a pending execution from `pend` (why it waits for a new attempt).

@@ -36,7 +36,7 @@ describe("library loader", () => {
     expect(new Set(names).size).toBe(names.length);
     expect(names.sort()).toEqual([
       "ff_append_frame", "ff_cancel", "ff_claim", "ff_complete", "ff_create", "ff_delay", "ff_describe", "ff_expire_leases",
-      "ff_expire_timeouts", "ff_fail", "ff_get_result", "ff_lane_heads", "ff_progress", "ff_promote_delayed", "ff_read_frames",
+      "ff_expire_timeouts", "ff_fail", "ff_get_result", "ff_lane_heads", "ff_progress", "ff_promote_delayed", "ff_purge_terminal", "ff_read_frames",
       "ff_release", "ff_renew", "ff_version",
     ]);
   });

@@ -57,6 +57,8 @@ export interface EngineBackend {
   promoteDelayed(partition: number, batch: number): Promise<ScanResult>;
   /** Timeout scanner step: expire executions past their deadline or attempt timeout. */
   expireTimeouts(partition: number, batch: number): Promise<ScanResult>;
+  /** Retention scanner step: delete executions that ended at least `retentionMs` ago, with everything they own. */
+  purgeTerminal(partition: number, batch: number, retentionMs: number): Promise<ScanResult>;
   /** Safety-net scan: the eligible head position of each queue with work in the partition, keyed by `queueKey(namespace, lane)`. */
   laneHeads(partition: number): Promise<Map<string, QueuePosition>>;
 

@@ -23,7 +23,7 @@ import { buildProgress, decodeProgress, FN_PROGRESS } from "./fcall/progress.js"
 import { buildRelease, decodeRelease, FN_RELEASE } from "./fcall/release.js";
 import { buildRenew, decodeRenew, FN_RENEW } from "./fcall/renew.js";
 import {
-  buildScan, decodeScan, FN_EXPIRE_LEASES, FN_EXPIRE_TIMEOUTS, FN_PROMOTE_DELAYED, type ScannerFunction,
+  buildScan, decodeScan, FN_EXPIRE_LEASES, FN_EXPIRE_TIMEOUTS, FN_PROMOTE_DELAYED, FN_PURGE_TERMINAL, type ScannerFunction,
 } from "./fcall/scanners.js";
 import { PartitionKeys, idempotencyPartition, parseExecutionId } from "./keys.js";
 import { loadLibrary } from "./lua-library.js";
@@ -274,8 +274,8 @@ export class ValkeyBackend implements EngineBackend {
     return decodeGetResult(await this.fcall(FN_GET_RESULT, buildGetResult(executionId, this.partitions), { ro: true, buffer: true }));
   }
 
-  private async scan(fn: ScannerFunction, partition: number, batch: number): Promise<ScanResult> {
-    return decodeScan(await this.fcall(fn, buildScan(partition, batch)), fn);
+  private async scan(fn: ScannerFunction, partition: number, batch: number, ...extra: number[]): Promise<ScanResult> {
+    return decodeScan(await this.fcall(fn, buildScan(partition, batch, ...extra)), fn);
   }
 
   expireLeases(partition: number, batch: number): Promise<ScanResult> {
@@ -288,6 +288,10 @@ export class ValkeyBackend implements EngineBackend {
 
   expireTimeouts(partition: number, batch: number): Promise<ScanResult> {
     return this.scan(FN_EXPIRE_TIMEOUTS, partition, batch);
+  }
+
+  purgeTerminal(partition: number, batch: number, retentionMs: number): Promise<ScanResult> {
+    return this.scan(FN_PURGE_TERMINAL, partition, batch, retentionMs);
   }
 
   async laneHeads(partition: number): Promise<Map<string, QueuePosition>> {

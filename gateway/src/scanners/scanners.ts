@@ -7,13 +7,16 @@ export interface ScannerOptions {
   readonly delayedScanIntervalMs: number;
   readonly timeoutScanIntervalMs: number;
   readonly scanBatch: number;
+  /** 0: ended executions are kept forever (no retention scanner). */
+  readonly retentionMs: number;
+  readonly retentionScanIntervalMs: number;
 }
 
 type Step = (partition: number, batch: number) => Promise<ScanResult>;
 
 /**
  * Background loops over every partition: lease expiry -> requeue, delayed promotion, deadlines
- * and attempt timeouts. Every gateway runs them; the FCALLs are idempotent, so overlap is safe.
+ * and attempt timeouts, retention of ended executions. Every gateway runs them; the FCALLs are idempotent, so overlap is safe.
  * Each loop waits its interval after a full pass, and repeats a partition while its batch was full.
  */
 export class Scanners {
@@ -29,6 +32,10 @@ export class Scanners {
       this.loop("delayed-promotion", this.options.delayedScanIntervalMs, (p, b) => e.promoteDelayed(p, b)),
       this.loop("timeouts", this.options.timeoutScanIntervalMs, (p, b) => e.expireTimeouts(p, b)),
     );
+    const { retentionMs } = this.options;
+    if (retentionMs > 0) {
+      this.running.push(this.loop("retention", this.options.retentionScanIntervalMs, (p, b) => e.purgeTerminal(p, b, retentionMs)));
+    }
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,36 @@
+--[[ ff_purge_terminal — retention scanner step for one partition.
+Deletes up to `batch` executions that ended (completed, failed, cancelled, expired) at least
+`retention` ms ago: the record, input, result, tags, every attempt record and every attempt's
+frame stream and its meta. Entries whose record is gone or no longer terminal are only dropped
+from the index. An idempotency key keeps its own 24 h TTL; once its execution is purged, a create
+with that key makes a new execution.
+KEYS: [1] partition prefix `ff:{p:N}:`.
+ARGV: [1] batch (1..10000), [2] retention (ms, 1..2^53-1).
+Reply: {1, "OK", executions purged, more (1 when the batch was full)}.
+Errors: INVALID_ARGUMENT. ]]
+redis.register_function('ff_purge_terminal', H.wrap(function(keys, args)
+  local prefix = H.prefix(keys[1])
+  H.argc(args, 2)
+  local batch = H.int(args[1], 'batch', 1, 10000)
+  local retention = H.int(args[2], 'retention_ms', 1, H.MAX_INT)
+  local tkey = H.k_terminal(prefix)
+  local due = redis.call('ZRANGEBYSCORE', tkey, '-inf', H.now() - retention, 'LIMIT', 0, batch)
+  local done = 0
+  for i = 1, #due do
+    local u = due[i]
+    local core = H.k_core(prefix, u)
+    local v = redis.call('HMGET', core, 'phase', 'acount')
+    redis.call('ZREM', tkey, u)
+    if v[1] == 'terminal' then
+      done = done + 1
+      local doomed = { core, core .. ':in', core .. ':out', core .. ':tags' }
+      for a = 0, H.n(v[2]) - 1 do
+        doomed[#doomed + 1] = H.k_attempt(core, a)
+        doomed[#doomed + 1] = H.k_frames(core, H.s(a))
+        doomed[#doomed + 1] = H.k_frames_meta(core, H.s(a))
+      end
+      redis.call('UNLINK', unpack(doomed))
+    end
+  end
+  return { 1, 'OK', done, #due == batch and 1 or 0 }
+end))
