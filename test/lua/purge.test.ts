@@ -28,6 +28,19 @@ async function age(id: string, ageMs: number): Promise<void> {
   await fx.redis.zadd(`${k.prefix}terminal`, Date.now() - ageMs, uuid);
 }
 
+/** Creates, runs and completes executions until `n` landed in partition `p`, each ended two days ago. */
+async function oldCompleted(p: number, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  while (ids.length < n) {
+    const a = await createAndClaim(fx);
+    await fx.backend.complete(a.grant.fence, undefined);
+    if (a.partition !== p) continue;
+    await age(a.id, 2 * DAY);
+    ids.push(a.id);
+  }
+  return ids;
+}
+
 /** Purges partition `p` until no batch is full; returns the number purged. */
 async function purgeAll(p: number, retentionMs: number, batch = 100): Promise<number> {
   let total = 0;
@@ -95,15 +108,8 @@ test("a failed execution with several attempts and a cancelled one that never ra
 });
 
 test("batches: `more` while a batch was full; a stale index entry is dropped without touching its record", async () => {
-  const ids: string[] = [];
   const p = keysOf((await createAndClaim(fx)).id).partition;
-  while (ids.length < 3) {
-    const a = await createAndClaim(fx);
-    if (a.partition !== p) continue;
-    await fx.backend.complete(a.grant.fence, undefined);
-    await age(a.id, 2 * DAY);
-    ids.push(a.id);
-  }
+  const ids = await oldCompleted(p, 3);
   // A non-terminal execution wrongly in the index: dropped from it, kept.
   const live = await createAndClaim(fx);
   await age(live.id, 2 * DAY);
@@ -114,14 +120,7 @@ test("batches: `more` while a batch was full; a stale index entry is dropped wit
   const { k, uuid } = keysOf(live.id);
   expect(await fx.redis.zscore(`${k.prefix}terminal`, uuid)).toBeNull();
 
-  const more: string[] = [];
-  while (more.length < 3) {
-    const a = await createAndClaim(fx);
-    if (a.partition !== p) continue;
-    await fx.backend.complete(a.grant.fence, undefined);
-    await age(a.id, 2 * DAY);
-    more.push(a.id);
-  }
+  await oldCompleted(p, 3);
   expect(await fx.backend.purgeTerminal(p, 2, DAY)).toEqual({ processed: 2, more: true });
   expect(await fx.backend.purgeTerminal(p, 2, DAY)).toEqual({ processed: 1, more: false });
 });
