@@ -100,22 +100,27 @@ test("create with a delay, and a worker delaying its own execution, resume later
     return "after delay";
   });
   const createdAt = Date.now();
-  const { executionId, state } = await client.createExecution({ lane: "delay", kind: "k", input: "", delayUntilMs: Date.now() + 300 });
+  const { executionId, state } = await client.createExecution({ lane: "delay", kind: "k", input: "", delayUntilMs: Date.now() + 500 });
   expect(state).toBe("delayed");
   const r = await eventually(() => client.getResult(executionId), (x) => x.state === "completed");
   expect(Buffer.from(r.result!).toString()).toBe("after delay");
-  expect(startedAt.get(executionId)! - createdAt).toBeGreaterThanOrEqual(290);
+  expect(startedAt.get(executionId)! - createdAt).toBeGreaterThanOrEqual(490);
   expect(runs).toEqual([{ attempt: 0, resumed: false }, { attempt: 0, resumed: true }]);
   expect((await client.describeExecution(executionId)).attemptCount).toBe(1);
 });
 
 test("an execution past its deadline expires, and its running handler is told", async () => {
   let aborted: unknown;
+  let started = false;
   await startWorker(["deadline"], async (task) => {
+    started = true;
     await new Promise<void>((resolve) => task.signal.addEventListener("abort", () => resolve(), { once: true }));
     aborted = task.signal.reason;
   });
-  const { executionId } = await client.createExecution({ lane: "deadline", kind: "k", input: "", deadlineAtMs: Date.now() + 300 });
+  // Far enough for the handler to be running when it passes, even on a loaded machine.
+  const { executionId } = await client.createExecution({ lane: "deadline", kind: "k", input: "", deadlineAtMs: Date.now() + 1500 });
+  await eventually(async () => started, (s) => s);
+  expect((await client.describeExecution(executionId)).state).toBe("active");
   const d = await eventually(() => client.describeExecution(executionId), (x) => x.state === "expired");
   expect(d.failureReason).toBe("deadline");
   await eventually(async () => aborted, (a) => a !== undefined);
