@@ -336,11 +336,12 @@ test("500 concurrent tails while 1,000 executions run do not slow claims beyond 
     return performance.now() - t0;
   };
   await drain(); // warm-up
-  const baseline = await drain();
+  // The best of two runs each way: the least disturbed by whatever else the machine is doing.
+  const baseline = Math.min(await drain(), await drain());
   const tails = tailedIds.map((id) => client.tailStream(id, 0));
   const collected = tails.map((t) => collect(t));
   await eventually(async () => h.gateway.tails.active, (n) => n >= 500);
-  const withTails = await drain();
+  const withTails = Math.min(await drain(), await drain());
   process.stdout.write(`1,000 executions: ${baseline.toFixed(0)} ms without tails, ${withTails.toFixed(0)} ms with 500 tails\n`);
   expect(withTails).toBeLessThan(baseline * 1.5 + 250);
   release.resolve();
