@@ -5,6 +5,8 @@ import { resolve } from "node:path";
 /** A gateway running in its own process (as deployed), started by `npm start`'s entry point. */
 export interface GatewayProcess {
   readonly grpcAddress: string;
+  /** Process id of the gateway. */
+  readonly pid: number;
   /** SIGTERM (drain), then wait for exit. */
   close(): Promise<void>;
 }
@@ -30,6 +32,7 @@ export function startGatewayProcess(valkeyUrl: string, env: Record<string, strin
       child.off("exit", fail);
       resolveStart({
         grpcAddress: m[1]!,
+        pid: child.pid!,
         close: async () => {
           child.kill("SIGTERM");
           const force = setTimeout(() => child.kill("SIGKILL"), 10_000);
