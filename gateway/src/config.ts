@@ -118,6 +118,7 @@ export function compileOptions(partial: Partial<GatewayOptions> = {}): GatewayOp
   for (const k of ["grpcPort", "httpPort", "drainGraceMs", "retentionMs"] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 0) throw new Error(`option ${k} must be a non-negative integer, got ${o[k]}`);
   }
+  if (o.retentionMs > Number.MAX_SAFE_INTEGER) throw new Error(`option retentionMs must be <= ${Number.MAX_SAFE_INTEGER}, got ${o.retentionMs}`);
   if (o.partitions > 4096) throw new Error(`option partitions must be <= 4096, got ${o.partitions}`);
   if (o.maxPayloadBytes >= o.maxMessageBytes) throw new Error("option maxPayloadBytes must be below maxMessageBytes");
   if (o.maxFrameBytes >= o.maxMessageBytes) throw new Error("option maxFrameBytes must be below maxMessageBytes");

@@ -2,12 +2,16 @@
 Deletes up to `batch` executions that ended (completed, failed, cancelled, expired) at least
 `retention` ms ago: the record, input, result, tags, every attempt record and every attempt's
 frame stream and its meta. Entries whose record is gone or no longer terminal are only dropped
-from the index. An idempotency key keeps its own 24 h TTL; once its execution is purged, a create
-with that key makes a new execution.
+from the index. An execution leaves the index only after its keys are gone (UNLINK in chunks, so
+any number of attempts fits). An idempotency key keeps its own 24 h TTL; once its execution is
+purged, a create with that key makes a new execution.
 KEYS: [1] partition prefix `ff:{p:N}:`.
 ARGV: [1] batch (1..10000), [2] retention (ms, 1..2^53-1).
 Reply: {1, "OK", executions purged, more (1 when the batch was full)}.
 Errors: INVALID_ARGUMENT. ]]
+-- Attempts per UNLINK (3 keys each): far below Lua's unpack limit (about 8000 values).
+H.PURGE_CHUNK = 300
+
 redis.register_function('ff_purge_terminal', H.wrap(function(keys, args)
   local prefix = H.prefix(keys[1])
   H.argc(args, 2)
@@ -19,18 +23,25 @@ redis.register_function('ff_purge_terminal', H.wrap(function(keys, args)
   for i = 1, #due do
     local u = due[i]
     local core = H.k_core(prefix, u)
-    local v = redis.call('HMGET', core, 'phase', 'acount')
-    redis.call('ZREM', tkey, u)
+    local v = redis.call('HMGET', core, 'phase', 'acount', 'fopen')
     if v[1] == 'terminal' then
       done = done + 1
-      local doomed = { core, core .. ':in', core .. ':out', core .. ':tags' }
-      for a = 0, H.n(v[2]) - 1 do
-        doomed[#doomed + 1] = H.k_attempt(core, a)
-        doomed[#doomed + 1] = H.k_frames(core, H.s(a))
-        doomed[#doomed + 1] = H.k_frames_meta(core, H.s(a))
+      -- Attempts 0..acount-1, plus the one a frame stream may still name (a released claim).
+      local last = H.n(v[2]) - 1
+      if v[3] and v[3] ~= '' and tonumber(v[3]) and tonumber(v[3]) > last then last = tonumber(v[3]) end
+      redis.call('UNLINK', core .. ':in', core .. ':out', core .. ':tags')
+      for from = 0, last, H.PURGE_CHUNK do
+        local doomed = {}
+        for a = from, math.min(last, from + H.PURGE_CHUNK - 1) do
+          doomed[#doomed + 1] = H.k_attempt(core, a)
+          doomed[#doomed + 1] = H.k_frames(core, H.s(a))
+          doomed[#doomed + 1] = H.k_frames_meta(core, H.s(a))
+        end
+        redis.call('UNLINK', unpack(doomed))
       end
-      redis.call('UNLINK', unpack(doomed))
+      redis.call('UNLINK', core)
     end
+    redis.call('ZREM', tkey, u)
   end
   return { 1, 'OK', done, #due == batch and 1 or 0 }
 end))

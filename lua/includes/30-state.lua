@@ -106,7 +106,7 @@ end
 -- still matches: the fence, not the clock, decides.
 function H.fence_code(r, lid, epoch, aid)
   if r == nil then return 'NOT_FOUND', {} end
-  local detail = { 'state', r.pstate or '', 'outcome', r.outcome or '', 'epoch', r.epoch or '', 'attempt_id', r.aid or '' }
+  local detail = { 'state', r.pstate or '', 'outcome', r.outcome or '', 'epoch', H.s(H.n(r.epoch)), 'attempt_id', r.aid or '' }
   if r.phase ~= 'active' or r.own ~= 'leased' then
     if H.n(r.epoch) == epoch and r.aid == aid and r.phase == 'runnable' and r.pend == 'reclaim' then
       return 'LEASE_EXPIRED', detail
@@ -126,7 +126,7 @@ end
 -- Raises EXECUTION_NOT_ACTIVE describing the record (a terminal outcome raced in).
 function H.not_active(r, why)
   H.raise('EXECUTION_NOT_ACTIVE', why, 'state', r.pstate or '', 'outcome', r.outcome or '',
-    'epoch', r.epoch or '', 'attempt_id', r.aid or '')
+    'epoch', H.s(H.n(r.epoch)), 'attempt_id', r.aid or '')
 end
 
 -- True when (epoch, aid) is the record's current attempt.

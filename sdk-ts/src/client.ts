@@ -25,6 +25,8 @@ interface PendingCreate {
   readonly headers: TraceHeaders;
   readonly resolve: (response: CreateExecutionResponse) => void;
   readonly reject: (error: unknown) => void;
+  /** Settles with the call's answer. */
+  readonly answer: Promise<CreateExecutionResponse>;
 }
 
 /**
@@ -66,7 +68,9 @@ export class FlowFabricClient {
    * most 1000 executions or 4 MiB of input each), so a busy producer pays one round trip per turn,
    * not per execution. Each call still gets its own answer: when a batch is refused for a bad
    * request (INVALID_ARGUMENT, RESOURCE_EXHAUSTED: nothing of it was created), its executions are
-   * re-sent one by one so only the bad one fails.
+   * re-sent one by one so only the bad one fails. A batch that fails in transit (UNAVAILABLE,
+   * DEADLINE_EXCEEDED) rejects all of its calls, although some may have been created: as with any
+   * create, an `idempotencyKey` makes the retry safe.
    */
   createExecution(spec: ExecutionSpec): Promise<CreatedExecution> {
     if (this.#closed) return Promise.reject(closedError());
@@ -78,10 +82,15 @@ export class FlowFabricClient {
     }
     // The caller's span, captured now: by the time the batch is sent, its context is gone.
     const headers = traceHeaders();
-    return new Promise<CreateExecutionResponse>((resolve, reject) => {
-      if (this.#pendingCreates.length === 0) setImmediate(() => this.#flushCreates());
-      this.#pendingCreates.push({ request, headers, resolve, reject });
-    }).then(fromCreateResponse);
+    let resolve!: PendingCreate["resolve"];
+    let reject!: PendingCreate["reject"];
+    const answer = new Promise<CreateExecutionResponse>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    if (this.#pendingCreates.length === 0) setImmediate(() => void this.#flushCreates());
+    this.#pendingCreates.push({ request, headers, resolve, reject, answer });
+    return answer.then(fromCreateResponse);
   }
 
   /** Creates many executions in one call (all validated before any is created); results in order. */
@@ -133,18 +142,25 @@ export class FlowFabricClient {
     return { client: () => this.#client, metadata: () => callMetadata(this.options.authToken), callTimeoutMs: this.options.callTimeoutMs };
   }
 
-  /** Closes the channel (createExecution calls of this turn are sent first); later calls reject with CLOSED. Idempotent. */
+  /**
+   * Closes the client: later calls reject with CLOSED. createExecution calls made before it (in
+   * this turn) are still sent, and the channel closes once they are answered. Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
-    this.#flushCreates();
+    const sending = this.#flushCreates();
     this.#closed = true;
-    this.#client.close();
+    if (sending === undefined) this.#client.close();
+    else void sending.then(() => this.#client.close());
   }
 
-  /** Sends this turn's createExecution calls: one unary call for a single one, else CreateExecutions batches. */
-  #flushCreates(): void {
+  /**
+   * Sends this turn's createExecution calls: one unary call for a single one, else CreateExecutions
+   * batches. Resolves once every one of them has its answer (undefined when there was none).
+   */
+  #flushCreates(): Promise<void> | undefined {
     const pending = this.#pendingCreates;
-    if (pending.length === 0) return;
+    if (pending.length === 0) return undefined;
     this.#pendingCreates = [];
     for (const batch of chunkCreates(pending)) {
       if (batch.length === 1) {
@@ -153,7 +169,7 @@ export class FlowFabricClient {
       }
       // Each request carries its producer's trace context in its own fields.
       const executions = batch.map((p) => withTraceFields(p.request, p.headers));
-      this.#call(ExecutionService.method.createExecutions, create(CreateExecutionsRequestSchema, { executions }), NO_TRACE).then(
+      this.#send(ExecutionService.method.createExecutions, create(CreateExecutionsRequestSchema, { executions }), NO_TRACE).then(
         (response) => {
           if (response.results.length !== batch.length) {
             const error = FlowFabricError.local(ErrorCode.INTERNAL, LocalReason.PROTOCOL_VIOLATION, `CreateExecutions answered ${response.results.length} results for ${batch.length} executions`);
@@ -172,10 +188,11 @@ export class FlowFabricClient {
         },
       );
     }
+    return Promise.allSettled(pending.map((p) => p.answer)).then(() => undefined);
   }
 
   #createOne(p: PendingCreate): void {
-    this.#call(ExecutionService.method.createExecution, p.request, p.headers).then(p.resolve, p.reject);
+    this.#send(ExecutionService.method.createExecution, p.request, p.headers).then(p.resolve, p.reject);
   }
 
   /**
@@ -185,6 +202,11 @@ export class FlowFabricClient {
    */
   #call<I extends DescMessage, O extends DescMessage>(method: TypedMethod<I, O>, request: MessageShape<I>, trace: TraceHeaders = traceHeaders()): Promise<MessageShape<O>> {
     if (this.#closed) return Promise.reject(closedError());
+    return this.#send(method, request, trace);
+  }
+
+  /** The call itself, also for createExecution calls flushed by close(); any throw becomes a rejection. */
+  async #send<I extends DescMessage, O extends DescMessage>(method: TypedMethod<I, O>, request: MessageShape<I>, trace: TraceHeaders): Promise<MessageShape<O>> {
     const metadata = callMetadata(this.options.authToken);
     const { traceparent, tracestate } = trace;
     if (traceparent !== "") {

@@ -174,7 +174,7 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     maxConcurrentTasks,
     reconnect: Object.freeze({ initialDelayMs, maxDelayMs, maxAttempts }),
     connectTimeoutMs: positive(options.connectTimeoutMs ?? 10_000, "connectTimeoutMs"),
-    authToken: options.authToken,
+    authToken: authToken(options.authToken),
     grpc: compileGrpcOptions(options.grpc),
     onEvent: options.onEvent ?? (() => undefined),
     traceMode,
@@ -190,7 +190,7 @@ export function compileClientOptions(options: ClientOptions = {}): CompiledClien
     namespace: options.namespace ?? "default",
     connectTimeoutMs: positive(options.connectTimeoutMs ?? 10_000, "connectTimeoutMs"),
     callTimeoutMs: positive(options.callTimeoutMs ?? 30_000, "callTimeoutMs"),
-    authToken: options.authToken,
+    authToken: authToken(options.authToken),
     grpc: compileGrpcOptions(options.grpc),
   });
 }
@@ -202,6 +202,12 @@ function compileGrpcOptions(options: GrpcOptions | undefined): CompiledGrpcOptio
     maxReceiveMessageBytes: positive(options?.maxReceiveMessageBytes ?? 64 * 1024 * 1024, "grpc.maxReceiveMessageBytes"),
     credentials: options?.credentials,
   });
+}
+
+/** A bearer token travels in a header: printable ASCII only (a newline read from a file is a common slip). */
+function authToken(token: string | undefined): string | undefined {
+  if (token !== undefined && !/^[\x21-\x7e]+$/.test(token)) invalid("authToken", "must be non-empty printable ASCII without spaces or newlines");
+  return token;
 }
 
 function invalid(field: string, message: string): never {

@@ -158,6 +158,17 @@ test("createExecution calls of one turn are batched; each still gets its own ans
   created.forEach((c, i) => expect(Buffer.from(results.get(c.executionId)!.result!).toString()).toBe(inputs[i]));
 });
 
+test("close() right after createExecution calls still sends them; later calls reject with CLOSED", async () => {
+  for (const n of [1, 3]) { // one call (unary CreateExecution) and a batch (CreateExecutions)
+    const producer = await FlowFabricClient.connect({ address: h.gateway.grpcAddress });
+    const calls = Array.from({ length: n }, (_, i) => producer.createExecution({ lane: "closing", input: `${i}` }));
+    producer.close();
+    const created = await Promise.all(calls);
+    for (const c of created) expect((await client.describeExecution(c.executionId)).state).toBe("waiting");
+    await expect(producer.createExecution({ lane: "closing" })).rejects.toMatchObject({ code: "CANCELLED", reason: "CLOSED" });
+  }
+});
+
 test("binary payloads round-trip byte for byte", async () => {
   const bytes = new Uint8Array(256 * 4);
   for (let i = 0; i < bytes.length; i++) bytes[i] = i % 256;

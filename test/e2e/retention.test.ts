@@ -50,5 +50,6 @@ test("configuration: FLOWFABRIC_RETENTION_MS, 7 days by default, 0 keeps everyth
   expect(optionsFromEnv({ FLOWFABRIC_RETENTION_MS: "0" }).retentionMs).toBe(0);
   expect(compileOptions({ retentionMs: 0 }).retentionMs).toBe(0);
   expect(() => compileOptions({ retentionMs: -1 })).toThrow(/retentionMs/);
+  expect(() => compileOptions({ retentionMs: 2 ** 60 })).toThrow(/retentionMs/);
   expect(() => optionsFromEnv({ FLOWFABRIC_RETENTION_MS: "soon" })).toThrow(/FLOWFABRIC_RETENTION_MS/);
 });

@@ -125,6 +125,24 @@ test("batches: `more` while a batch was full; a stale index entry is dropped wit
   expect(await fx.backend.purgeTerminal(p, 2, DAY)).toEqual({ processed: 1, more: false });
 });
 
+test("an execution with thousands of attempts, and a frame stream past the last attempt, is deleted whole", async () => {
+  const a = await createAndClaim(fx);
+  await fx.backend.complete(a.grant.fence, undefined);
+  const { k, uuid } = keysOf(a.id);
+  const core = k.core(uuid);
+  // As if it had been reclaimed 3,000 times, with a stream left open on a released claim's index.
+  await fx.redis.hset(core, "acount", "3000", "fopen", "3000");
+  for (const i of [1, 1499, 2999, 3000]) {
+    await fx.redis.hset(`${core}:a:${i}`, "state", "ended_failure");
+    await fx.redis.xadd(`${core}:a:${i}:frames`, "*", "t", "log");
+    await fx.redis.hset(`${core}:a:${i}:frames:meta`, "frames", "1");
+  }
+  await age(a.id, 2 * DAY);
+  await purgeAll(a.partition, DAY);
+  expect(await keysOfExecution(a.id)).toEqual([]);
+  expect(await fx.redis.zscore(`${k.prefix}terminal`, uuid)).toBeNull();
+});
+
 test("bad arguments: INVALID_ARGUMENT naming the field", async () => {
   const good = buildScan(0, 10, DAY);
   expect((await rawCall(fx, "ff_purge_terminal", good.keys, ["10", "0"])).slice(0, 5)).toEqual([0, "INVALID_ARGUMENT", "invalid retention_ms: 0", "field", "retention_ms"]);

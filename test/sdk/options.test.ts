@@ -65,3 +65,15 @@ test("client defaults", () => {
   expect(Object.isFrozen(o)).toBe(true);
   expect(compileClientOptions({ address: "gw:1", namespace: "ns" })).toMatchObject({ address: "gw:1", namespace: "ns" });
 });
+
+test("an auth token must fit in a header: printable ASCII, no spaces or newlines", () => {
+  expect(compileClientOptions({ authToken: "s3cr3t.t0ken" }).authToken).toBe("s3cr3t.t0ken");
+  for (const bad of ["token\n", "two words", ""]) {
+    for (const compile of [() => compileClientOptions({ authToken: bad }), () => compileWorkerOptions({ workerId: "w", lanes: ["l"], authToken: bad })]) {
+      let error: unknown;
+      try { compile(); } catch (e) { error = e; }
+      expect(error).toBeInstanceOf(FlowFabricError);
+      expect(error).toMatchObject({ code: "INVALID_ARGUMENT", field: "authToken" });
+    }
+  }
+});

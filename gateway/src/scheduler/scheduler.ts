@@ -103,6 +103,7 @@ export class Scheduler {
   }
 
   private pass(): void {
+    if (this.stopped) return;
     const queues = [...this.queues.values()];
     if (queues.length === 0) return;
     this.rotation = (this.rotation + 1) % queues.length;
