@@ -2,21 +2,13 @@
  * The engine on a 3-master Redis Cluster: library on every master, FCALL routing by the partition
  * tag, renew grouped per partition, and sharded pub/sub subscribed on each channel's slot owner.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Redis, type Cluster } from "iovalkey";
-import { findServerBinary } from "../../gateway/src/embedded/server-binary.js";
-import { freePort } from "../../gateway/src/embedded/server-process.js";
+import type { Cluster } from "iovalkey";
 import { ValkeyBackend } from "../../gateway/src/engine/valkey-backend.js";
 import type { EngineEvent } from "../../gateway/src/engine/types.js";
+import { startCluster, type TestCluster } from "../support/cluster.js";
 import { spec } from "../support/engine.js";
 
-const binary = findServerBinary();
-let dir = "";
-const children: ChildProcess[] = [];
-const ports: number[] = [];
+let cluster: TestCluster;
 let backend: ValkeyBackend;
 
 async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
@@ -28,40 +20,13 @@ async function waitFor(check: () => Promise<boolean>, what: string): Promise<voi
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "ff-cluster-"));
-  for (let i = 0; i < 3; i++) {
-    const port = await freePort();
-    ports.push(port);
-    children.push(spawn(binary!, [
-      "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no",
-      "--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--cluster-node-timeout", "5000",
-      "--loglevel", "warning",
-    ], { stdio: "ignore" }));
-  }
-  const admins = ports.map((port) => new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => 50 }));
-  try {
-    await Promise.all(admins.map((a) => waitFor(async () => { await a.connect().catch(() => undefined); return (await a.ping()) === "PONG"; }, "node start")));
-    const ranges = [[0, 5460], [5461, 10922], [10923, 16383]];
-    await Promise.all(admins.map((a, i) => a.call("CLUSTER", "ADDSLOTSRANGE", String(ranges[i]![0]), String(ranges[i]![1]))));
-    for (const port of ports.slice(1)) await admins[0]!.call("CLUSTER", "MEET", "127.0.0.1", String(port));
-    await Promise.all(admins.map((a) => waitFor(async () => {
-      const info = String(await a.call("CLUSTER", "INFO"));
-      return info.includes("cluster_state:ok") && info.includes("cluster_known_nodes:3");
-    }, "cluster ok")));
-  } finally {
-    await Promise.all(admins.map((a) => a.quit().catch(() => a.disconnect())));
-  }
-  backend = await ValkeyBackend.connect({ url: `redis+cluster://127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}`, partitions: 12 });
+  cluster = await startCluster();
+  backend = await ValkeyBackend.connect({ url: cluster.url, partitions: 12 });
 }, 30_000);
 
 afterAll(async () => {
   await backend?.close();
-  await Promise.all(children.map((c) => new Promise<void>((res) => {
-    if (c.exitCode !== null) return res();
-    c.once("exit", () => res());
-    c.kill("SIGTERM");
-  })));
-  rmSync(dir, { recursive: true, force: true });
+  await cluster?.stop();
 });
 
 describe("Cluster mode", () => {
