@@ -4,7 +4,8 @@
  * a warm-up batch, then n pre-created no-op executions, and prints jobs/s and the CPU time per
  * execution (the drain only, not the pre-creation) of the server, the gateway process and the
  * worker process. Extra node flags for the
- * gateway (e.g. "--cpu-prof") go in BENCH_GATEWAY_NODE_ARGS.
+ * gateway (e.g. "--cpu-prof") go in BENCH_GATEWAY_NODE_ARGS; BENCH_TRACING=1 traces in both
+ * processes as `npm run bench -- --tracing` does.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +15,7 @@ import { startServerProcess } from "../gateway/src/embedded/server-process.js";
 import { FlowFabricClient, FlowFabricWorker } from "../sdk-ts/src/index.js";
 import { processCpuMicros } from "./cpu.js";
 import { startGatewayProcess } from "./gateway-process.js";
-import { gatewayNodeArgs } from "./tracing.js";
+import { enableTracing, gatewayNodeArgs, tracingRequested } from "./tracing.js";
 
 const LANE = "cpu-split";
 
@@ -48,6 +49,7 @@ async function drain(address: string, n: number, concurrency: number): Promise<n
 }
 
 async function main(): Promise<void> {
+  if (tracingRequested()) enableTracing();
   const n = Number(process.argv[2] ?? 20_000);
   const concurrency = Number(process.argv[3] ?? 10);
   const dataDir = mkdtempSync(join(tmpdir(), "ff-cpu-split-"));

@@ -15,7 +15,8 @@ const MAIN = resolve(__dirname, "../gateway/src/main.ts");
 
 /** Spawns gateway/src/main.ts against `valkeyUrl` on free ports; resolves once it serves. */
 export function startGatewayProcess(valkeyUrl: string, env: Record<string, string> = {}, nodeArgs: readonly string[] = []): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN], {
+  // tsx first: node arguments may --import TypeScript (bench/tracing-preload.mjs does).
+  const child = spawn(process.execPath, ["--import", "tsx", ...nodeArgs, MAIN], {
     env: { ...process.env, ...env, VALKEY_URL: valkeyUrl, FLOWFABRIC_GRPC_PORT: "0", FLOWFABRIC_HTTP_PORT: "0", FLOWFABRIC_DRAIN_GRACE_MS: "1000" },
     stdio: ["ignore", "pipe", "pipe"],
   });

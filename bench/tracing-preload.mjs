@@ -1,13 +1,14 @@
 /**
- * `--tracing` in the gateway process (loaded with `node --import`): registers an SDK tracer
- * provider (BatchSpanProcessor, as in production, into an in-memory exporter) and the
- * AsyncLocalStorage context manager before main.ts runs, so the gateway traces every execution as
- * it would with a real exporter, minus the network. With BENCH_TRACING_REPORT set, the number of
- * spans exported is written to that file at exit.
+ * `--tracing` in the gateway process (loaded with `node --import` after tsx): registers what
+ * `npm start` registers when it traces (gateway/src/telemetry/otel-setup.ts) — a tracer provider
+ * with a BatchSpanProcessor, here into an in-memory exporter, and the synchronous context
+ * manager — before main.ts runs, so the gateway traces every execution as it would with a real
+ * exporter, minus the network. With BENCH_TRACING_REPORT set, the number of spans exported is
+ * written to that file at exit.
  */
 import { writeFileSync } from "node:fs";
 import { context, trace } from "@opentelemetry/api";
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { SyncContextManager } from "../gateway/src/telemetry/sync-context-manager.ts";
 import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, ParentBasedSampler, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace-base";
 
 let count = 0;
@@ -19,7 +20,7 @@ class CountingMemoryExporter extends InMemorySpanExporter {
     this.reset(); // like a network exporter, keep nothing once a batch is "sent"
   }
 }
-context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+context.setGlobalContextManager(new SyncContextManager().enable());
 trace.setGlobalTracerProvider(new BasicTracerProvider({
   sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(Number(process.env["BENCH_TRACING_RATIO"] ?? "1")) }),
   spanProcessors: [new BatchSpanProcessor(new CountingMemoryExporter())],

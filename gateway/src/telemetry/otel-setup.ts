@@ -1,5 +1,4 @@
 import { context, propagation, trace } from "@opentelemetry/api";
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
@@ -11,11 +10,13 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import type { TelemetryOptions } from "../config.js";
 import type { Logger } from "../logger.js";
+import { SyncContextManager } from "./sync-context-manager.js";
 
 /**
  * The application side of telemetry for `npm start` (main.ts): registers an SDK tracer provider
- * (OTLP/HTTP or console exporter, sampler, resource), the AsyncLocalStorage context manager and the
- * W3C propagator when trace export is on, and builds the OTLP metric reader when metric push is
+ * (OTLP/HTTP or console exporter, sampler, resource), a synchronous context manager (the gateway
+ * passes span parents explicitly: see SyncContextManager) and the W3C propagator when trace
+ * export is on, and builds the OTLP metric reader when metric push is
  * on. Library code (gateway, SDK) only ever talks to `@opentelemetry/api`.
  */
 export interface TelemetrySetup {
@@ -34,7 +35,7 @@ export function setupTelemetry(options: TelemetryOptions, log: Logger): Telemetr
       ? new BatchSpanProcessor(new OTLPTraceExporter({ url: options.otlpTracesUrl, headers, timeoutMillis: options.otlpTimeoutMs }))
       : new SimpleSpanProcessor(new ConsoleSpanExporter());
     provider = new BasicTracerProvider({ resource, sampler: sampler(options), spanProcessors: [processor] });
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    context.setGlobalContextManager(new SyncContextManager().enable());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     trace.setGlobalTracerProvider(provider);
     log.info("telemetry: tracing on", {
