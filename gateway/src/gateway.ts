@@ -52,7 +52,13 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
   const { logger, metricReaders, ...rest } = start;
   const options = compileOptions(rest);
   const log = (logger ?? createLogger("warn")).child({ gateway: options.gatewayId });
-  const engine = await ValkeyBackend.connect({ url: options.valkeyUrl, partitions: options.partitions, frameBlockMs: options.tailBlockMs });
+  const engine = await ValkeyBackend.connect({
+    url: options.valkeyUrl, partitions: options.partitions, frameBlockMs: options.tailBlockMs,
+    onConnectionHealth: (state, err) => {
+      if (state === "down") log.warn("store connection lost; reconnecting (commands wait meanwhile)", { err: String(err) });
+      else log.info("store connection back");
+    },
+  });
   const limits = {
     partitions: engine.partitions,
     maxPayloadBytes: options.maxPayloadBytes,

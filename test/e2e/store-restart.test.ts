@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServerProcess, type ServerProcess } from "../../gateway/src/embedded/server-process.js";
+import { freePort, startServerProcess, type ServerProcess } from "../../gateway/src/embedded/server-process.js";
+import { ValkeyBackend } from "../../gateway/src/engine/valkey-backend.js";
 import { startGateway, type Gateway } from "../../gateway/src/index.js";
+import type { Logger } from "../../gateway/src/logger.js";
 import { FlowFabricClient, FlowFabricWorker, type ClaimedTask } from "../../sdk-ts/src/index.js";
 import { awaitAll, eventually, FAST } from "../support/gateway.js";
 
@@ -16,13 +18,21 @@ let server: ServerProcess;
 let gateway: Gateway;
 let client: FlowFabricClient;
 const workers: FlowFabricWorker[] = [];
+/** What the gateway logged (message texts). */
+const logged: string[] = [];
+const logger: Logger = {
+  info: (msg) => { logged.push(msg); },
+  warn: (msg) => { logged.push(msg); },
+  error: (msg) => { logged.push(msg); },
+  child: () => logger,
+};
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "ff-restart-"));
   server = await startServerProcess({ port: 0, dataDir, persistence: true });
   // No safety-net scan during the test: work created after the restart can only be pushed if the
   // gateway's wake-event subscription came back with the store.
-  gateway = await startGateway({ ...FAST, safetyScanIntervalMs: 600_000, grpcPort: 0, httpPort: 0, valkeyUrl: server.url });
+  gateway = await startGateway({ ...FAST, safetyScanIntervalMs: 600_000, grpcPort: 0, httpPort: 0, valkeyUrl: server.url, logger });
   client = await FlowFabricClient.connect({ address: gateway.grpcAddress });
 });
 afterAll(async () => {
@@ -63,6 +73,9 @@ test("a store restart loses nothing and runs nothing twice; the gateway and its 
   expect(heldTask!.isLeaseHealthy()).toBe(true);
   server = await startServerProcess({ port: server.port, dataDir, persistence: true });
   await eventually(async () => heldTask!.consecutiveRenewalFailures(), (n) => n === 0);
+  // The outage is reported once, and its end too.
+  await eventually(async () => logged.filter((m) => m.startsWith("store connection")), (l) => l.length === 2);
+  expect(logged.filter((m) => m.startsWith("store connection"))).toEqual(["store connection lost; reconnecting (commands wait meanwhile)", "store connection back"]);
 
   const results = await awaitAll((id) => client.getResult(id), before);
   before.forEach((id, i) => expect(Buffer.from(results.get(id)!.result!).toString()).toBe(`ok ${i}`));
@@ -82,3 +95,11 @@ test("a store restart loses nothing and runs nothing twice; the gateway and its 
   expect([...runs.values()].every((n) => n === 1)).toBe(true);
   expect((await client.describeExecution(held)).attemptCount).toBe(1);
 }, 60_000);
+
+test("an unreachable store at boot: the error names the address and the cause", async () => {
+  const url = `redis://127.0.0.1:${await freePort()}`; // nothing listens there
+  const health: string[] = [];
+  await expect(ValkeyBackend.connect({ url, partitions: 4, connectTimeoutMs: 500, onConnectionHealth: (state) => health.push(state) }))
+    .rejects.toThrow(new RegExp(`cannot reach Valkey/Redis at ${url}: connect ECONNREFUSED`));
+  expect(health).toEqual(["down"]);
+});

@@ -47,6 +47,11 @@ export interface ValkeyBackendOptions extends ConnectionOptions {
   readonly connectTimeoutMs?: number;
   /** Longest XREAD BLOCK of a partition's frame reader (watchFrames), in ms. Default 5000. */
   readonly frameBlockMs?: number;
+  /**
+   * Health of the command connection: `down` with the error that broke it (once per outage; the
+   * client reconnects by itself and queues commands meanwhile), `up` once it is ready again.
+   */
+  readonly onConnectionHealth?: (state: "down" | "up", error?: Error) => void;
 }
 
 /** How an FCALL is sent: read-only (FCALL_RO) and/or with the reply's bulk strings as Buffers. */
@@ -87,6 +92,21 @@ export class ValkeyBackend implements EngineBackend {
   /** Connects, loads the Lua library (refusing a downgrade) and checks the partition layout. */
   static async connect(options: ValkeyBackendOptions): Promise<ValkeyBackend> {
     const client = createCommandClient(options);
+    let lastError: Error | undefined;
+    let down = false;
+    // Without a listener the client prints every failed reconnect to the console.
+    client.on("error", (err: Error) => {
+      lastError = err;
+      if (!down) {
+        down = true;
+        options.onConnectionHealth?.("down", err);
+      }
+    });
+    client.on("ready", () => {
+      if (!down) return;
+      down = false;
+      options.onConnectionHealth?.("up");
+    });
     let timer: NodeJS.Timeout | undefined;
     const timeoutMs = options.connectTimeoutMs ?? 30_000;
     const timeout = new Promise<never>((_, reject) => {
@@ -104,6 +124,10 @@ export class ValkeyBackend implements EngineBackend {
       return await Promise.race([boot(), timeout]);
     } catch (err) {
       client.disconnect();
+      const where = options.url ?? options.seeds?.join(",") ?? "the default address";
+      if (lastError !== undefined) {
+        throw new EngineError(EngineErrorCode.UNAVAILABLE, `cannot reach Valkey/Redis at ${where}: ${lastError.message}`, {}, { cause: err });
+      }
       if (err instanceof EngineError) throw err;
       throw new EngineError(EngineErrorCode.UNAVAILABLE, `cannot start the engine: ${String(err)}`, {}, { cause: err });
     } finally {
