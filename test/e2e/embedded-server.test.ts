@@ -1,13 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
+import { join } from "node:path";
 import { Redis } from "iovalkey";
 import { FlowFabricClient } from "../../sdk-ts/src/index.js";
+import { lineMatching, startMain as startMainProcess, type MainProcess } from "../support/main-process.js";
 
 /** `npm start`'s entry point with no VALKEY_URL: the embedded server's life is tied to the gateway's. */
-const MAIN = resolve(__dirname, "../../gateway/src/main.ts");
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
 afterAll(() => {
@@ -15,25 +14,10 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-function startMain(env: Record<string, string>): { child: ChildProcess; lines: AsyncIterableIterator<string>; output: () => string } {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
-    env: { ...process.env, VALKEY_URL: "", FLOWFABRIC_GRPC_PORT: "0", FLOWFABRIC_HTTP_PORT: "0", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let all = "";
-  child.stderr!.on("data", (d: Buffer) => { all += d.toString(); });
-  const rl = createInterface({ input: child.stdout! });
-  rl.on("line", (l) => { all += `${l}\n`; });
-  return { child, lines: rl[Symbol.asyncIterator](), output: () => all };
-}
-
-async function lineMatching(lines: AsyncIterableIterator<string>, re: RegExp): Promise<RegExpExecArray> {
-  for await (const line of lines) {
-    const m = re.exec(line);
-    if (m) return m;
-  }
-  throw new Error(`no line matched ${re}`);
+function startMain(env: Record<string, string>): MainProcess {
+  const main = startMainProcess(env);
+  children.push(main.child);
+  return main;
 }
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -2,7 +2,9 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { FlowFabricClient, FlowFabricWorker, type ClaimedTask } from "../../sdk-ts/src/index.js";
 import { startGateway, type Gateway } from "../../gateway/src/index.js";
+import { freePort } from "../../gateway/src/embedded/server-process.js";
 import { awaitAll, eventually, FAST, startHarness, type Harness } from "../support/gateway.js";
+import { grpcAddressOf, startMain } from "../support/main-process.js";
 
 /** Crash recovery: nothing lost, nothing done twice. */
 let h: Harness;
@@ -91,6 +93,48 @@ test("gateway restart: workers reconnect and their held leases survive (the task
   expect(runs).toEqual([executionId]);
   expect((await client.describeExecution(executionId)).attemptCount).toBe(1);
   await worker.close({ graceMs: 0 });
+}, 30_000);
+
+test("gateway crash (SIGKILL, no drain): workers reconnect to its replacement and keep their leases", async () => {
+  const lane = "crashed-gateway";
+  const port = await freePort();
+  const env = { VALKEY_URL: h.server.url, FLOWFABRIC_GRPC_PORT: String(port), FLOWFABRIC_PARTITIONS: String(FAST.partitions), FLOWFABRIC_LEASE_TTL_MS: "4000", FLOWFABRIC_HEARTBEAT_INTERVAL_MS: "500" };
+  const first = startMain(env);
+  cleanup.push(() => { first.child.kill("SIGKILL"); });
+  const address = await grpcAddressOf(first);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let started!: (t: ClaimedTask) => void;
+  const running = new Promise<ClaimedTask>((r) => (started = r));
+  const runs: string[] = [];
+  const sessions: { adopted: number }[] = [];
+  const worker = await FlowFabricWorker.connect({
+    address, workerId: "survives-a-crash", lanes: [lane], maxConcurrentTasks: 2, reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
+    onEvent: (e) => { if (e.type === "session_started") sessions.push({ adopted: e.adopted }); },
+  });
+  cleanup.push(() => worker.close({ graceMs: 0 }));
+  void worker.run(async (task: ClaimedTask) => {
+    runs.push(task.executionId);
+    started(task);
+    await gate;
+    return "finished across a crash";
+  });
+  const { executionId } = await client.createExecution({ lane, kind: "k", input: "" });
+  const task = await running;
+  const exited = new Promise((r) => first.child.once("exit", r));
+  first.child.kill("SIGKILL");
+  await exited;
+  const second = startMain(env);
+  cleanup.push(() => { second.child.kill("SIGKILL"); });
+  await grpcAddressOf(second);
+  await eventually(async () => sessions, (s) => s.length === 2); // reconnected to the replacement
+  expect(sessions[1]!.adopted).toBe(1);
+  expect(task.isLeaseHealthy()).toBe(true);
+  release();
+  const r = await eventually(() => client.getResult(executionId), (x) => x.state === "completed");
+  expect(Buffer.from(r.result!).toString()).toBe("finished across a crash");
+  expect(runs).toEqual([executionId]);
+  expect((await client.describeExecution(executionId)).attemptCount).toBe(1);
 }, 30_000);
 
 test("two gateways, many workers: no execution is granted twice", async () => {
