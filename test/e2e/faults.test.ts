@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { FlowFabricClient, FlowFabricWorker, type ClaimedTask } from "../../sdk-ts/src/index.js";
+import { FlowFabricClient, FlowFabricWorker, type ClaimedTask, type WorkerEvent } from "../../sdk-ts/src/index.js";
 import { startGateway, type Gateway } from "../../gateway/src/index.js";
 import { freePort } from "../../gateway/src/embedded/server-process.js";
 import { awaitAll, eventually, FAST, startHarness, type Harness } from "../support/gateway.js";
@@ -20,6 +20,37 @@ afterAll(async () => {
   client.close();
   await h.stop();
 });
+
+/**
+ * A worker (fast reconnects) whose handler holds each task until `release()`, then returns
+ * `result`. `running` resolves with the first task; `runs` lists every execution it started.
+ */
+async function gatedWorker(address: string, workerId: string, lane: string, result: string, onEvent?: (e: WorkerEvent) => void) {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let started!: (t: ClaimedTask) => void;
+  const running = new Promise<ClaimedTask>((r) => (started = r));
+  const runs: string[] = [];
+  const worker = await FlowFabricWorker.connect({
+    address, workerId, lanes: [lane], maxConcurrentTasks: 2, reconnect: { initialDelayMs: 20, maxDelayMs: 200 }, ...(onEvent ? { onEvent } : {}),
+  });
+  cleanup.push(() => worker.close({ graceMs: 0 }));
+  void worker.run(async (task: ClaimedTask) => {
+    runs.push(task.executionId);
+    started(task);
+    await gate;
+    return result;
+  });
+  return { worker, running, release, runs };
+}
+
+/** The execution completed with `result`, in its first attempt, run once by the gated worker. */
+async function expectFinishedOnce(executionId: string, runs: readonly string[], result: string): Promise<void> {
+  const r = await eventually(() => client.getResult(executionId), (x) => x.state === "completed");
+  expect(Buffer.from(r.result!).toString()).toBe(result);
+  expect(runs).toEqual([executionId]);
+  expect((await client.describeExecution(executionId)).attemptCount).toBe(1);
+}
 
 test("a worker process killed with SIGKILL mid-task: its executions are requeued and completed elsewhere, none twice", async () => {
   const lane = "crash";
@@ -67,18 +98,7 @@ test("gateway restart: workers reconnect and their held leases survive (the task
   const first: Gateway = await startGateway({ ...FAST, leaseTtlMs: 3000, heartbeatIntervalMs: 300, grpcPort: 0, httpPort: 0, valkeyUrl: h.server.url });
   const port = Number(first.grpcAddress.split(":")[1]);
   const producer = await FlowFabricClient.connect({ address: first.grpcAddress });
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  let started!: (t: ClaimedTask) => void;
-  const running = new Promise<ClaimedTask>((r) => (started = r));
-  const runs: string[] = [];
-  const worker = await FlowFabricWorker.connect({ address: first.grpcAddress, workerId: "restarter", lanes: [lane], maxConcurrentTasks: 2, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
-  void worker.run(async (task: ClaimedTask) => {
-    runs.push(task.executionId);
-    started(task);
-    await gate;
-    return "finished across a restart";
-  });
+  const { worker, running, release, runs } = await gatedWorker(first.grpcAddress, "restarter", lane, "finished across a restart");
   const { executionId } = await producer.createExecution({ lane, kind: "k", input: "" });
   const task = await running;
   producer.close();
@@ -88,10 +108,7 @@ test("gateway restart: workers reconnect and their held leases survive (the task
   await eventually(async () => second.sessions.leaseCount, (n) => n === 1, 5000); // re-adopted on the new gateway
   expect(task.isLeaseHealthy()).toBe(true);
   release();
-  const r = await eventually(() => client.getResult(executionId), (x) => x.state === "completed");
-  expect(Buffer.from(r.result!).toString()).toBe("finished across a restart");
-  expect(runs).toEqual([executionId]);
-  expect((await client.describeExecution(executionId)).attemptCount).toBe(1);
+  await expectFinishedOnce(executionId, runs, "finished across a restart");
   await worker.close({ graceMs: 0 });
 }, 30_000);
 
@@ -102,22 +119,9 @@ test("gateway crash (SIGKILL, no drain): workers reconnect to its replacement an
   const first = startMain(env);
   cleanup.push(() => { first.child.kill("SIGKILL"); });
   const address = await grpcAddressOf(first);
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  let started!: (t: ClaimedTask) => void;
-  const running = new Promise<ClaimedTask>((r) => (started = r));
-  const runs: string[] = [];
   const sessions: { adopted: number }[] = [];
-  const worker = await FlowFabricWorker.connect({
-    address, workerId: "survives-a-crash", lanes: [lane], maxConcurrentTasks: 2, reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
-    onEvent: (e) => { if (e.type === "session_started") sessions.push({ adopted: e.adopted }); },
-  });
-  cleanup.push(() => worker.close({ graceMs: 0 }));
-  void worker.run(async (task: ClaimedTask) => {
-    runs.push(task.executionId);
-    started(task);
-    await gate;
-    return "finished across a crash";
+  const { running, release, runs } = await gatedWorker(address, "survives-a-crash", lane, "finished across a crash", (e) => {
+    if (e.type === "session_started") sessions.push({ adopted: e.adopted });
   });
   const { executionId } = await client.createExecution({ lane, kind: "k", input: "" });
   const task = await running;
@@ -131,10 +135,7 @@ test("gateway crash (SIGKILL, no drain): workers reconnect to its replacement an
   expect(sessions[1]!.adopted).toBe(1);
   expect(task.isLeaseHealthy()).toBe(true);
   release();
-  const r = await eventually(() => client.getResult(executionId), (x) => x.state === "completed");
-  expect(Buffer.from(r.result!).toString()).toBe("finished across a crash");
-  expect(runs).toEqual([executionId]);
-  expect((await client.describeExecution(executionId)).attemptCount).toBe(1);
+  await expectFinishedOnce(executionId, runs, "finished across a crash");
 }, 30_000);
 
 test("two gateways, many workers: no execution is granted twice", async () => {
