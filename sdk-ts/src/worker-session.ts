@@ -9,6 +9,7 @@ import {
 } from "./gen/flowfabric/v1/worker_pb.js";
 import { openBidiStream } from "./grpc-call.js";
 import { SDK_NAME, type CompiledWorkerOptions } from "./options.js";
+import { Outbox, requestBatch, requestSize } from "./transport/session-batching.js";
 import { childController, every, sleep } from "./timers.js";
 
 /** A session's own states: waiting for Welcome, welcomed, finished. */
@@ -43,6 +44,8 @@ export class WorkerSession {
   readonly #timers: AbortController;
   readonly #call: grpc.ClientDuplexStream<SessionRequest, SessionResponse>;
   readonly #statusSeen: Promise<void>;
+  /** Set once the Welcome says the gateway takes batches: sends then go through it. */
+  #outbox: Outbox<SessionRequest> | undefined;
 
   /** Opens the stream and sends `hello`. `held` are the tasks whose fences `hello.held_leases` carries. */
   constructor(
@@ -76,17 +79,23 @@ export class WorkerSession {
     return this.#welcome;
   }
 
-  /** Writes one message; returns false (and writes nothing) once the session has ended. */
+  /**
+   * Writes one message (with the others of this turn in one batch when the gateway takes
+   * batches); returns false (and writes nothing) once the session has ended.
+   */
   send(body: SessionRequest["body"], requestId = ""): boolean {
     if (this.#state === "ended") return false;
     this.#lastSentAt = Date.now();
-    this.#call.write(create(SessionRequestSchema, { requestId, body }));
+    const message = create(SessionRequestSchema, { requestId, body });
+    if (this.#outbox) this.#outbox.send(message);
+    else this.#call.write(message);
     return true;
   }
 
   /** Half-closes the stream, waits briefly for the gateway's status, then cancels. */
   async close(): Promise<void> {
     if (this.#state === "ended") return;
+    this.#outbox?.flush();
     this.#call.end();
     const settled = await Promise.race([this.#statusSeen.then(() => true), sleep(CLOSE_WAIT_MS, this.#timers.signal)]);
     if (settled !== true || this.state !== "ended") this.abort(LocalReason.CLOSED, "session closed by the worker");
@@ -110,12 +119,27 @@ export class WorkerSession {
       }
       this.#state = "open";
       this.#welcome = body.value;
+      if (body.value.batching) {
+        this.#outbox = new Outbox((m) => { if (this.#state !== "ended") this.#call.write(m); }, requestBatch, requestSize);
+      }
       this.#startKeepalive(Number(body.value.keepaliveIntervalMs) || 15_000);
       this.handlers.welcome(this, body.value);
       return;
     }
-    if (body.case === "ping") this.send({ case: "pong", value: create(PongSchema, { nonce: body.value.nonce }) });
-    else if (body.case !== "pong") this.handlers.message(this, message);
+    if (body.case === "batch") {
+      for (const inner of body.value.responses) {
+        if (inner.body.case === "welcome" || inner.body.case === "batch") {
+          this.abort(LocalReason.PROTOCOL_VIOLATION, `a batch may not contain a ${inner.body.case}`, ErrorCode.INTERNAL);
+          return;
+        }
+        this.#receive(inner);
+        if (this.state === "ended") return; // a message of the batch ended the session
+      }
+    } else if (body.case === "ping") {
+      this.send({ case: "pong", value: create(PongSchema, { nonce: body.value.nonce }) });
+    } else if (body.case !== "pong") {
+      this.handlers.message(this, message);
+    }
   }
 
   #startKeepalive(intervalMs: number): void {
@@ -149,6 +173,7 @@ export function helloFor(options: CompiledWorkerOptions, heldLeases: readonly Fe
     maxConcurrentTasks: options.maxConcurrentTasks,
     heldLeases: [...heldLeases],
     sdk: SDK_NAME,
+    batching: true,
   });
 }
 

@@ -16,6 +16,8 @@ export class RawSession {
   private readonly queue: SessionResponse[] = [];
   private waiters: { match: (m: SessionResponse) => boolean; resolve: (m: SessionResponse) => void; reject: (e: Error) => void }[] = [];
   readonly call: grpc.ClientDuplexStream<SessionRequest, SessionResponse>;
+  /** Every message as received on the wire (a batch is one entry here; `next` sees its contents). */
+  readonly received: SessionResponse[] = [];
   readonly client: grpc.Client;
   status: grpc.StatusObject | undefined;
   private readonly ended: Promise<grpc.StatusObject>;
@@ -24,10 +26,13 @@ export class RawSession {
     const Ctor = grpcClientConstructor(WorkerService);
     this.client = new Ctor(address, grpc.credentials.createInsecure());
     this.call = (this.client as unknown as { session(): grpc.ClientDuplexStream<SessionRequest, SessionResponse> }).session();
-    this.call.on("data", (m: SessionResponse) => {
-      const i = this.waiters.findIndex((w) => w.match(m));
-      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(m);
-      else this.queue.push(m);
+    this.call.on("data", (wire: SessionResponse) => {
+      this.received.push(wire);
+      for (const m of wire.body.case === "batch" ? wire.body.value.responses : [wire]) {
+        const i = this.waiters.findIndex((w) => w.match(m));
+        if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(m);
+        else this.queue.push(m);
+      }
     });
     this.ended = new Promise((resolve) => {
       this.call.on("status", (s: grpc.StatusObject) => {

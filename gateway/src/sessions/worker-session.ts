@@ -13,6 +13,7 @@ import type { EngineBackend } from "../engine/backend.js";
 import type { Grant, LeaseFence, RenewResult } from "../engine/types.js";
 import { GatewayError, Reason } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { MAX_BATCH_MESSAGES, Outbox, responseBatch, responseSize } from "../../../sdk-ts/src/transport/session-batching.js";
 import { task } from "../rpc/convert.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";
 import type { TaskOperations } from "../rpc/task-operations.js";
@@ -94,6 +95,8 @@ export class WorkerSession {
   private readonly log: Logger;
   /** The session's long-lived span (tracing on): per-task spans link to it. */
   private span: Span | undefined;
+  /** Set when the worker's Hello asked for batching: sends then go through `outbox`. */
+  private outbox: Outbox<SessionResponse> | undefined;
 
   constructor(private readonly deps: SessionDeps, private readonly transport: SessionTransport) {
     this.log = deps.log.child({ session: this.id });
@@ -196,11 +199,30 @@ export class WorkerSession {
         return;
       case "pong":
         return;
+      case "batch":
+        this.receiveBatch(message.requestId, body.value.requests);
+        return;
       case undefined:
         this.operationError(message.requestId, GatewayError.invalid("body", "is required"));
         return;
       default:
         void this.operate(message.requestId, body);
+    }
+  }
+
+  /** The requests of a batch, one by one, in order. */
+  private receiveBatch(requestId: string, requests: readonly SessionRequest[]): void {
+    if (requests.length === 0 || requests.length > MAX_BATCH_MESSAGES) {
+      this.operationError(requestId, GatewayError.invalid("batch.requests", `must hold 1..${MAX_BATCH_MESSAGES} requests`));
+      return;
+    }
+    for (const request of requests) {
+      if (request.body.case === "hello" || request.body.case === "batch") {
+        this.fatal(new GatewayError(Reason.PROTOCOL_VIOLATION, `a batch may not contain a ${request.body.case}`, "batch.requests"));
+        return;
+      }
+      this.receive(request);
+      if (this._state === "closed") return;
     }
   }
 
@@ -246,6 +268,7 @@ export class WorkerSession {
         keepaliveIntervalMs: BigInt(options.keepaliveIntervalMs),
         maxMessageBytes: options.maxMessageBytes,
         maxPayloadBytes: options.maxPayloadBytes,
+        batching: true,
         partitions: create(PartitionConfigSchema, { executionPartitions: engine.partitions }),
         adoptions: adoptions.map((a) =>
           create(AdoptionResultSchema, {
@@ -257,6 +280,8 @@ export class WorkerSession {
         ),
       }),
     });
+    // After the Welcome, which always travels alone (the worker expects it first, unwrapped).
+    if (h.batching) this.outbox = new Outbox((m) => this.transport.send(m), responseBatch, responseSize);
     this.startKeepalive();
     this.deps.scheduler.addSession(this);
   }
@@ -376,10 +401,13 @@ export class WorkerSession {
     this.send({ case: "error", value: create(OperationErrorSchema, { code: statusOf(err), detail: detailOf(err) }) }, requestId);
   }
 
+  /** Sends one message: at once, or with the other messages of this turn when the worker batches. */
   private send(body: SessionResponse["body"], requestId = ""): void {
     if (this._state === "closed") return;
     this.lastSentAtMs = Date.now();
-    this.transport.send(create(SessionResponseSchema, { requestId, body }));
+    const message = create(SessionResponseSchema, { requestId, body });
+    if (this.outbox) this.outbox.send(message);
+    else this.transport.send(message);
   }
 
   /** Application-level keepalive: Ping when idle; a worker silent for too long is considered dead. */
@@ -413,6 +441,7 @@ export class WorkerSession {
   /** Ends the stream with an error status, then closes. */
   private fatal(err: GatewayError): void {
     if (this._state === "closed") return;
+    this.outbox?.flush();
     this.transport.end(err);
     this.close(err.message);
   }

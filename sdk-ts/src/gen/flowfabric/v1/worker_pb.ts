@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flowfabric/v1/worker.proto.
  */
 export const file_flowfabric_v1_worker: GenFile = /*@__PURE__*/
-  fileDesc("ChpmbG93ZmFicmljL3YxL3dvcmtlci5wcm90bxINZmxvd2ZhYnJpYy52MSKfBQoOU2Vzc2lvblJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIlCgVoZWxsbxgCIAEoCzIULmZsb3dmYWJyaWMudjEuSGVsbG9IABItCgloZWFydGJlYXQYAyABKAsyGC5mbG93ZmFicmljLnYxLkhlYXJ0YmVhdEgAEiUKA2FjaxgEIAEoCzIWLmZsb3dmYWJyaWMudjEuVGFza0Fja0gAEicKBmNyZWRpdBgFIAEoCzIVLmZsb3dmYWJyaWMudjEuQ3JlZGl0SAASIwoEcGluZxgGIAEoCzITLmZsb3dmYWJyaWMudjEuUGluZ0gAEiMKBHBvbmcYByABKAsyEy5mbG93ZmFicmljLnYxLlBvbmdIABI3CgtyZW5ld19sZWFzZRgKIAEoCzIgLmZsb3dmYWJyaWMudjEuUmVuZXdMZWFzZVJlcXVlc3RIABI/Cg91cGRhdGVfcHJvZ3Jlc3MYCyABKAsyJC5mbG93ZmFicmljLnYxLlVwZGF0ZVByb2dyZXNzUmVxdWVzdEgAEjYKCGNvbXBsZXRlGAwgASgLMiIuZmxvd2ZhYnJpYy52MS5Db21wbGV0ZVRhc2tSZXF1ZXN0SAASLgoEZmFpbBgNIAEoCzIeLmZsb3dmYWJyaWMudjEuRmFpbFRhc2tSZXF1ZXN0SAASMgoGY2FuY2VsGA4gASgLMiAuZmxvd2ZhYnJpYy52MS5DYW5jZWxUYXNrUmVxdWVzdEgAEjAKBWRlbGF5GA8gASgLMh8uZmxvd2ZhYnJpYy52MS5EZWxheVRhc2tSZXF1ZXN0SAASOQoMYXBwZW5kX2ZyYW1lGBAgASgLMiEuZmxvd2ZhYnJpYy52MS5BcHBlbmRGcmFtZVJlcXVlc3RIAEIGCgRib2R5Is8GCg9TZXNzaW9uUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIpCgd3ZWxjb21lGAIgASgLMhYuZmxvd2ZhYnJpYy52MS5XZWxjb21lSAASKAoFdGFza3MYAyABKAsyFy5mbG93ZmFicmljLnYxLlRhc2tQdXNoSAASNAoNaGVhcnRiZWF0X2FjaxgEIAEoCzIbLmZsb3dmYWJyaWMudjEuSGVhcnRiZWF0QWNrSAASLgoKbGVhc2VfbG9zdBgFIAEoCzIYLmZsb3dmYWJyaWMudjEuTGVhc2VMb3N0SAASOgoQY2FuY2VsX3JlcXVlc3RlZBgGIAEoCzIeLmZsb3dmYWJyaWMudjEuQ2FuY2VsUmVxdWVzdGVkSAASJQoFZHJhaW4YByABKAsyFC5mbG93ZmFicmljLnYxLkRyYWluSAASIwoEcGluZxgIIAEoCzITLmZsb3dmYWJyaWMudjEuUGluZ0gAEiMKBHBvbmcYCSABKAsyEy5mbG93ZmFicmljLnYxLlBvbmdIABIuCgVlcnJvchgKIAEoCzIdLmZsb3dmYWJyaWMudjEuT3BlcmF0aW9uRXJyb3JIABI4CgtyZW5ld19sZWFzZRgLIAEoCzIhLmZsb3dmYWJyaWMudjEuUmVuZXdMZWFzZVJlc3BvbnNlSAASQAoPdXBkYXRlX3Byb2dyZXNzGAwgASgLMiUuZmxvd2ZhYnJpYy52MS5VcGRhdGVQcm9ncmVzc1Jlc3BvbnNlSAASNwoIY29tcGxldGUYDSABKAsyIy5mbG93ZmFicmljLnYxLkNvbXBsZXRlVGFza1Jlc3BvbnNlSAASLwoEZmFpbBgOIAEoCzIfLmZsb3dmYWJyaWMudjEuRmFpbFRhc2tSZXNwb25zZUgAEjMKBmNhbmNlbBgPIAEoCzIhLmZsb3dmYWJyaWMudjEuQ2FuY2VsVGFza1Jlc3BvbnNlSAASMQoFZGVsYXkYECABKAsyIC5mbG93ZmFicmljLnYxLkRlbGF5VGFza1Jlc3BvbnNlSAASOgoMYXBwZW5kX2ZyYW1lGBEgASgLMiIuZmxvd2ZhYnJpYy52MS5BcHBlbmRGcmFtZVJlc3BvbnNlSABCBgoEYm9keSK9AQoFSGVsbG8SEQoJd29ya2VyX2lkGAEgASgJEhMKC2luc3RhbmNlX2lkGAIgASgJEhEKCW5hbWVzcGFjZRgDIAEoCRINCgVsYW5lcxgEIAMoCRIUCgxjYXBhYmlsaXRpZXMYBSADKAkSHAoUbWF4X2NvbmN1cnJlbnRfdGFza3MYBiABKA0SKQoLaGVsZF9sZWFzZXMYByADKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlEgsKA3NkaxgIIAEoCSKhAgoHV2VsY29tZRISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmdhdGV3YXlfaWQYAiABKAkSFAoMbGVhc2VfdHRsX21zGAMgASgEEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgEIAEoBBIdChVrZWVwYWxpdmVfaW50ZXJ2YWxfbXMYBSABKAQSGQoRbWF4X21lc3NhZ2VfYnl0ZXMYBiABKA0SGQoRbWF4X3BheWxvYWRfYnl0ZXMYByABKA0SMgoKcGFydGl0aW9ucxgIIAEoCzIeLmZsb3dmYWJyaWMudjEuUGFydGl0aW9uQ29uZmlnEjAKCWFkb3B0aW9ucxgJIAMoCzIdLmZsb3dmYWJyaWMudjEuQWRvcHRpb25SZXN1bHQifwoOQWRvcHRpb25SZXN1bHQSFAoMZXhlY3V0aW9uX2lkGAEgASgJEg8KB2Fkb3B0ZWQYAiABKAgSGwoTbGVhc2VfZXhwaXJlc19hdF9tcxgDIAEoBBIpCgVlcnJvchgEIAEoCzIaLmZsb3dmYWJyaWMudjEuRXJyb3JEZXRhaWwiHwoJSGVhcnRiZWF0EhIKCnNlbnRfYXRfbXMYASABKAQiOgoMSGVhcnRiZWF0QWNrEioKBmxlYXNlcxgBIAMoCzIaLmZsb3dmYWJyaWMudjEuTGVhc2VTdGF0dXMicwoLTGVhc2VTdGF0dXMSFAoMZXhlY3V0aW9uX2lkGAEgASgJEg8KB3JlbmV3ZWQYAiABKAgSGwoTbGVhc2VfZXhwaXJlc19hdF9tcxgDIAEoBBIOCgZyZWFzb24YBCABKAkSEAoIbGVhc2VfaWQYBSABKAkiLgoIVGFza1B1c2gSIgoFdGFza3MYASADKAsyEy5mbG93ZmFicmljLnYxLlRhc2sihwMKBFRhc2sSIwoFZmVuY2UYASABKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlEhUKDWF0dGVtcHRfaW5kZXgYAiABKA0SDQoFaW5wdXQYAyABKAwSDAoEa2luZBgEIAEoCRIMCgRsYW5lGAUgASgJEhEKCW5hbWVzcGFjZRgGIAEoCRIrCgR0YWdzGAcgAygLMh0uZmxvd2ZhYnJpYy52MS5UYXNrLlRhZ3NFbnRyeRIQCghwcmlvcml0eRgIIAEoBRIPCgdyZXN1bWVkGAkgASgIEhMKC3JldHJ5X2NvdW50GAogASgNEhsKE2xlYXNlX2V4cGlyZXNfYXRfbXMYCyABKAQSFQoNY3JlYXRlZF9hdF9tcxgMIAEoBBIWCg5kZWFkbGluZV9hdF9tcxgNIAEoBBITCgt0cmFjZXBhcmVudBgOIAEoCRISCgp0cmFjZXN0YXRlGA8gASgJGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhwKB1Rhc2tBY2sSEQoJbGVhc2VfaWRzGAEgAygJIiYKBkNyZWRpdBIcChRtYXhfY29uY3VycmVudF90YXNrcxgBIAEoDSIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIhUKBFBvbmcSDQoFbm9uY2UYASABKAQiQwoJTGVhc2VMb3N0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiTQoPQ2FuY2VsUmVxdWVzdGVkEhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSFAoMY2FuY2VsbGVkX2J5GAMgASgJIikKBURyYWluEg4KBnJlYXNvbhgBIAEoCRIQCghncmFjZV9tcxgCIAEoBCJKCg5PcGVyYXRpb25FcnJvchIMCgRjb2RlGAEgASgNEioKBmRldGFpbBgCIAEoCzIaLmZsb3dmYWJyaWMudjEuRXJyb3JEZXRhaWwiOAoRUmVuZXdMZWFzZVJlcXVlc3QSIwoFZmVuY2UYASABKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlIjEKElJlbmV3TGVhc2VSZXNwb25zZRIbChNsZWFzZV9leHBpcmVzX2F0X21zGAEgASgEIl4KFVVwZGF0ZVByb2dyZXNzUmVxdWVzdBIjCgVmZW5jZRgBIAEoCzIULmZsb3dmYWJyaWMudjEuRmVuY2USDwoHcGVyY2VudBgCIAEoARIPCgdtZXNzYWdlGAMgASgJIhgKFlVwZGF0ZVByb2dyZXNzUmVzcG9uc2UigwEKE0NvbXBsZXRlVGFza1JlcXVlc3QSIwoFZmVuY2UYASABKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlEhMKBnJlc3VsdBgCIAEoDEgAiAEBEhMKC3RyYWNlcGFyZW50GAMgASgJEhIKCnRyYWNlc3RhdGUYBCABKAlCCQoHX3Jlc3VsdCIqChRDb21wbGV0ZVRhc2tSZXNwb25zZRISCgpyZWNvbmNpbGVkGAEgASgIIoEBCg9GYWlsVGFza1JlcXVlc3QSIwoFZmVuY2UYASABKAsyFC5mbG93ZmFicmljLnYxLkZlbmNlEg4KBnJlYXNvbhgCIAEoCRIQCghjYXRlZ29yeRgDIAEoCRITCgt0cmFjZXBhcmVudBgEIAEoCRISCgp0cmFjZXN0YXRlGAUgASgJIn0KEEZhaWxUYXNrUmVzcG9uc2USKwoHb3V0Y29tZRgBIAEoDjIaLmZsb3dmYWJyaWMudjEuRmFpbE91dGNvbWUSEwoLcmV0cnlfYXRfbXMYAiABKAQSEwoLcmV0cnlfY291bnQYAyABKA0SEgoKcmVjb25jaWxlZBgEIAEoCCJxChFDYW5jZWxUYXNrUmVxdWVzdBIjCgVmZW5jZRgBIAEoCzIULmZsb3dmYWJyaWMudjEuRmVuY2USDgoGcmVhc29uGAIgASgJEhMKC3RyYWNlcGFyZW50GAMgASgJEhIKCnRyYWNlc3RhdGUYBCABKAkiKAoSQ2FuY2VsVGFza1Jlc3BvbnNlEhIKCnJlY29uY2lsZWQYASABKAgiTwoQRGVsYXlUYXNrUmVxdWVzdBIjCgVmZW5jZRgBIAEoCzIULmZsb3dmYWJyaWMudjEuRmVuY2USFgoOZGVsYXlfdW50aWxfbXMYAiABKAQiEwoRRGVsYXlUYXNrUmVzcG9uc2UijQIKEkFwcGVuZEZyYW1lUmVxdWVzdBIjCgVmZW5jZRgBIAEoCzIULmZsb3dmYWJyaWMudjEuRmVuY2USEgoKZnJhbWVfdHlwZRgCIAEoCRIPCgdwYXlsb2FkGAMgASgMEhYKDmNvcnJlbGF0aW9uX2lkGAQgASgJEkEKCG1ldGFkYXRhGAUgAygLMi8uZmxvd2ZhYnJpYy52MS5BcHBlbmRGcmFtZVJlcXVlc3QuTWV0YWRhdGFFbnRyeRIPCgdkdXJhYmxlGAYgASgIEhAKCHNlcXVlbmNlGAcgASgEGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJoChNBcHBlbmRGcmFtZVJlc3BvbnNlEhAKCGVudHJ5X2lkGAEgASgJEhMKC2ZyYW1lX2NvdW50GAIgASgEEhcKD3N1bW1hcnlfdmVyc2lvbhgDIAEoBBIRCglkdXBsaWNhdGUYBCABKAgqZgoLRmFpbE91dGNvbWUSHAoYRkFJTF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASIAocRkFJTF9PVVRDT01FX1JFVFJZX1NDSEVEVUxFRBABEhcKE0ZBSUxfT1VUQ09NRV9GQUlMRUQQAjKuBQoNV29ya2VyU2VydmljZRJMCgdTZXNzaW9uEh0uZmxvd2ZhYnJpYy52MS5TZXNzaW9uUmVxdWVzdBoeLmZsb3dmYWJyaWMudjEuU2Vzc2lvblJlc3BvbnNlKAEwARJRCgpSZW5ld0xlYXNlEiAuZmxvd2ZhYnJpYy52MS5SZW5ld0xlYXNlUmVxdWVzdBohLmZsb3dmYWJyaWMudjEuUmVuZXdMZWFzZVJlc3BvbnNlEl0KDlVwZGF0ZVByb2dyZXNzEiQuZmxvd2ZhYnJpYy52MS5VcGRhdGVQcm9ncmVzc1JlcXVlc3QaJS5mbG93ZmFicmljLnYxLlVwZGF0ZVByb2dyZXNzUmVzcG9uc2USVwoMQ29tcGxldGVUYXNrEiIuZmxvd2ZhYnJpYy52MS5Db21wbGV0ZVRhc2tSZXF1ZXN0GiMuZmxvd2ZhYnJpYy52MS5Db21wbGV0ZVRhc2tSZXNwb25zZRJLCghGYWlsVGFzaxIeLmZsb3dmYWJyaWMudjEuRmFpbFRhc2tSZXF1ZXN0Gh8uZmxvd2ZhYnJpYy52MS5GYWlsVGFza1Jlc3BvbnNlElEKCkNhbmNlbFRhc2sSIC5mbG93ZmFicmljLnYxLkNhbmNlbFRhc2tSZXF1ZXN0GiEuZmxvd2ZhYnJpYy52MS5DYW5jZWxUYXNrUmVzcG9uc2USTgoJRGVsYXlUYXNrEh8uZmxvd2ZhYnJpYy52MS5EZWxheVRhc2tSZXF1ZXN0GiAuZmxvd2ZhYnJpYy52MS5EZWxheVRhc2tSZXNwb25zZRJUCgtBcHBlbmRGcmFtZRIhLmZsb3dmYWJyaWMudjEuQXBwZW5kRnJhbWVSZXF1ZXN0GiIuZmxvd2ZhYnJpYy52MS5BcHBlbmRGcmFtZVJlc3BvbnNlYgZwcm90bzM", [file_flowfabric_v1_common]);
+  fileDesc("ChpmbG93ZmFicmljL3YxL3dvcmtlci5wcm90bxINZmxvd2ZhYnJpYy52MSLUBQoOU2Vzc2lvblJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIlCgVoZWxsbxgCIAEoCzIULmZsb3dmYWJyaWMudjEuSGVsbG9IABItCgloZWFydGJlYXQYAyABKAsyGC5mbG93ZmFicmljLnYxLkhlYXJ0YmVhdEgAEiUKA2FjaxgEIAEoCzIWLmZsb3dmYWJyaWMudjEuVGFza0Fja0gAEicKBmNyZWRpdBgFIAEoCzIVLmZsb3dmYWJyaWMudjEuQ3JlZGl0SAASIwoEcGluZxgGIAEoCzITLmZsb3dmYWJyaWMudjEuUGluZ0gAEiMKBHBvbmcYByABKAsyEy5mbG93ZmFicmljLnYxLlBvbmdIABI3CgtyZW5ld19sZWFzZRgKIAEoCzIgLmZsb3dmYWJyaWMudjEuUmVuZXdMZWFzZVJlcXVlc3RIABI/Cg91cGRhdGVfcHJvZ3Jlc3MYCyABKAsyJC5mbG93ZmFicmljLnYxLlVwZGF0ZVByb2dyZXNzUmVxdWVzdEgAEjYKCGNvbXBsZXRlGAwgASgLMiIuZmxvd2ZhYnJpYy52MS5Db21wbGV0ZVRhc2tSZXF1ZXN0SAASLgoEZmFpbBgNIAEoCzIeLmZsb3dmYWJyaWMudjEuRmFpbFRhc2tSZXF1ZXN0SAASMgoGY2FuY2VsGA4gASgLMiAuZmxvd2ZhYnJpYy52MS5DYW5jZWxUYXNrUmVxdWVzdEgAEjAKBWRlbGF5GA8gASgLMh8uZmxvd2ZhYnJpYy52MS5EZWxheVRhc2tSZXF1ZXN0SAASOQoMYXBwZW5kX2ZyYW1lGBAgASgLMiEuZmxvd2ZhYnJpYy52MS5BcHBlbmRGcmFtZVJlcXVlc3RIABIzCgViYXRjaBgRIAEoCzIiLmZsb3dmYWJyaWMudjEuU2Vzc2lvblJlcXVlc3RCYXRjaEgAQgYKBGJvZHkiRgoTU2Vzc2lvblJlcXVlc3RCYXRjaBIvCghyZXF1ZXN0cxgBIAMoCzIdLmZsb3dmYWJyaWMudjEuU2Vzc2lvblJlcXVlc3QihQcKD1Nlc3Npb25SZXNwb25zZRISCgpyZXF1ZXN0X2lkGAEgASgJEikKB3dlbGNvbWUYAiABKAsyFi5mbG93ZmFicmljLnYxLldlbGNvbWVIABIoCgV0YXNrcxgDIAEoCzIXLmZsb3dmYWJyaWMudjEuVGFza1B1c2hIABI0Cg1oZWFydGJlYXRfYWNrGAQgASgLMhsuZmxvd2ZhYnJpYy52MS5IZWFydGJlYXRBY2tIABIuCgpsZWFzZV9sb3N0GAUgASgLMhguZmxvd2ZhYnJpYy52MS5MZWFzZUxvc3RIABI6ChBjYW5jZWxfcmVxdWVzdGVkGAYgASgLMh4uZmxvd2ZhYnJpYy52MS5DYW5jZWxSZXF1ZXN0ZWRIABIlCgVkcmFpbhgHIAEoCzIULmZsb3dmYWJyaWMudjEuRHJhaW5IABIjCgRwaW5nGAggASgLMhMuZmxvd2ZhYnJpYy52MS5QaW5nSAASIwoEcG9uZxgJIAEoCzITLmZsb3dmYWJyaWMudjEuUG9uZ0gAEi4KBWVycm9yGAogASgLMh0uZmxvd2ZhYnJpYy52MS5PcGVyYXRpb25FcnJvckgAEjgKC3JlbmV3X2xlYXNlGAsgASgLMiEuZmxvd2ZhYnJpYy52MS5SZW5ld0xlYXNlUmVzcG9uc2VIABJACg91cGRhdGVfcHJvZ3Jlc3MYDCABKAsyJS5mbG93ZmFicmljLnYxLlVwZGF0ZVByb2dyZXNzUmVzcG9uc2VIABI3Cghjb21wbGV0ZRgNIAEoCzIjLmZsb3dmYWJyaWMudjEuQ29tcGxldGVUYXNrUmVzcG9uc2VIABIvCgRmYWlsGA4gASgLMh8uZmxvd2ZhYnJpYy52MS5GYWlsVGFza1Jlc3BvbnNlSAASMwoGY2FuY2VsGA8gASgLMiEuZmxvd2ZhYnJpYy52MS5DYW5jZWxUYXNrUmVzcG9uc2VIABIxCgVkZWxheRgQIAEoCzIgLmZsb3dmYWJyaWMudjEuRGVsYXlUYXNrUmVzcG9uc2VIABI6CgxhcHBlbmRfZnJhbWUYESABKAsyIi5mbG93ZmFicmljLnYxLkFwcGVuZEZyYW1lUmVzcG9uc2VIABI0CgViYXRjaBgSIAEoCzIjLmZsb3dmYWJyaWMudjEuU2Vzc2lvblJlc3BvbnNlQmF0Y2hIAEIGCgRib2R5IkkKFFNlc3Npb25SZXNwb25zZUJhdGNoEjEKCXJlc3BvbnNlcxgBIAMoCzIeLmZsb3dmYWJyaWMudjEuU2Vzc2lvblJlc3BvbnNlIs8BCgVIZWxsbxIRCgl3b3JrZXJfaWQYASABKAkSEwoLaW5zdGFuY2VfaWQYAiABKAkSEQoJbmFtZXNwYWNlGAMgASgJEg0KBWxhbmVzGAQgAygJEhQKDGNhcGFiaWxpdGllcxgFIAMoCRIcChRtYXhfY29uY3VycmVudF90YXNrcxgGIAEoDRIpCgtoZWxkX2xlYXNlcxgHIAMoCzIULmZsb3dmYWJyaWMudjEuRmVuY2USCwoDc2RrGAggASgJEhAKCGJhdGNoaW5nGAkgASgIIrMCCgdXZWxjb21lEhIKCnNlc3Npb25faWQYASABKAkSEgoKZ2F0ZXdheV9pZBgCIAEoCRIUCgxsZWFzZV90dGxfbXMYAyABKAQSHQoVaGVhcnRiZWF0X2ludGVydmFsX21zGAQgASgEEh0KFWtlZXBhbGl2ZV9pbnRlcnZhbF9tcxgFIAEoBBIZChFtYXhfbWVzc2FnZV9ieXRlcxgGIAEoDRIZChFtYXhfcGF5bG9hZF9ieXRlcxgHIAEoDRIyCgpwYXJ0aXRpb25zGAggASgLMh4uZmxvd2ZhYnJpYy52MS5QYXJ0aXRpb25Db25maWcSMAoJYWRvcHRpb25zGAkgAygLMh0uZmxvd2ZhYnJpYy52MS5BZG9wdGlvblJlc3VsdBIQCghiYXRjaGluZxgKIAEoCCJ/Cg5BZG9wdGlvblJlc3VsdBIUCgxleGVjdXRpb25faWQYASABKAkSDwoHYWRvcHRlZBgCIAEoCBIbChNsZWFzZV9leHBpcmVzX2F0X21zGAMgASgEEikKBWVycm9yGAQgASgLMhouZmxvd2ZhYnJpYy52MS5FcnJvckRldGFpbCIfCglIZWFydGJlYXQSEgoKc2VudF9hdF9tcxgBIAEoBCI6CgxIZWFydGJlYXRBY2sSKgoGbGVhc2VzGAEgAygLMhouZmxvd2ZhYnJpYy52MS5MZWFzZVN0YXR1cyJzCgtMZWFzZVN0YXR1cxIUCgxleGVjdXRpb25faWQYASABKAkSDwoHcmVuZXdlZBgCIAEoCBIbChNsZWFzZV9leHBpcmVzX2F0X21zGAMgASgEEg4KBnJlYXNvbhgEIAEoCRIQCghsZWFzZV9pZBgFIAEoCSIuCghUYXNrUHVzaBIiCgV0YXNrcxgBIAMoCzITLmZsb3dmYWJyaWMudjEuVGFzayKHAwoEVGFzaxIjCgVmZW5jZRgBIAEoCzIULmZsb3dmYWJyaWMudjEuRmVuY2USFQoNYXR0ZW1wdF9pbmRleBgCIAEoDRINCgVpbnB1dBgDIAEoDBIMCgRraW5kGAQgASgJEgwKBGxhbmUYBSABKAkSEQoJbmFtZXNwYWNlGAYgASgJEisKBHRhZ3MYByADKAsyHS5mbG93ZmFicmljLnYxLlRhc2suVGFnc0VudHJ5EhAKCHByaW9yaXR5GAggASgFEg8KB3Jlc3VtZWQYCSABKAgSEwoLcmV0cnlfY291bnQYCiABKA0SGwoTbGVhc2VfZXhwaXJlc19hdF9tcxgLIAEoBBIVCg1jcmVhdGVkX2F0X21zGAwgASgEEhYKDmRlYWRsaW5lX2F0X21zGA0gASgEEhMKC3RyYWNlcGFyZW50GA4gASgJEhIKCnRyYWNlc3RhdGUYDyABKAkaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiHAoHVGFza0FjaxIRCglsZWFzZV9pZHMYASADKAkiJgoGQ3JlZGl0EhwKFG1heF9jb25jdXJyZW50X3Rhc2tzGAEgASgNIhUKBFBpbmcSDQoFbm9uY2UYASABKAQiFQoEUG9uZxINCgVub25jZRgBIAEoBCJDCglMZWFzZUxvc3QSFAoMZXhlY3V0aW9uX2lkGAEgASgJEhAKCGxlYXNlX2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCSJNCg9DYW5jZWxSZXF1ZXN0ZWQSFAoMZXhlY3V0aW9uX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIUCgxjYW5jZWxsZWRfYnkYAyABKAkiKQoFRHJhaW4SDgoGcmVhc29uGAEgASgJEhAKCGdyYWNlX21zGAIgASgEIkoKDk9wZXJhdGlvbkVycm9yEgwKBGNvZGUYASABKA0SKgoGZGV0YWlsGAIgASgLMhouZmxvd2ZhYnJpYy52MS5FcnJvckRldGFpbCI4ChFSZW5ld0xlYXNlUmVxdWVzdBIjCgVmZW5jZRgBIAEoCzIULmZsb3dmYWJyaWMudjEuRmVuY2UiMQoSUmVuZXdMZWFzZVJlc3BvbnNlEhsKE2xlYXNlX2V4cGlyZXNfYXRfbXMYASABKAQiXgoVVXBkYXRlUHJvZ3Jlc3NSZXF1ZXN0EiMKBWZlbmNlGAEgASgLMhQuZmxvd2ZhYnJpYy52MS5GZW5jZRIPCgdwZXJjZW50GAIgASgBEg8KB21lc3NhZ2UYAyABKAkiGAoWVXBkYXRlUHJvZ3Jlc3NSZXNwb25zZSKDAQoTQ29tcGxldGVUYXNrUmVxdWVzdBIjCgVmZW5jZRgBIAEoCzIULmZsb3dmYWJyaWMudjEuRmVuY2USEwoGcmVzdWx0GAIgASgMSACIAQESEwoLdHJhY2VwYXJlbnQYAyABKAkSEgoKdHJhY2VzdGF0ZRgEIAEoCUIJCgdfcmVzdWx0IioKFENvbXBsZXRlVGFza1Jlc3BvbnNlEhIKCnJlY29uY2lsZWQYASABKAgigQEKD0ZhaWxUYXNrUmVxdWVzdBIjCgVmZW5jZRgBIAEoCzIULmZsb3dmYWJyaWMudjEuRmVuY2USDgoGcmVhc29uGAIgASgJEhAKCGNhdGVnb3J5GAMgASgJEhMKC3RyYWNlcGFyZW50GAQgASgJEhIKCnRyYWNlc3RhdGUYBSABKAkifQoQRmFpbFRhc2tSZXNwb25zZRIrCgdvdXRjb21lGAEgASgOMhouZmxvd2ZhYnJpYy52MS5GYWlsT3V0Y29tZRITCgtyZXRyeV9hdF9tcxgCIAEoBBITCgtyZXRyeV9jb3VudBgDIAEoDRISCgpyZWNvbmNpbGVkGAQgASgIInEKEUNhbmNlbFRhc2tSZXF1ZXN0EiMKBWZlbmNlGAEgASgLMhQuZmxvd2ZhYnJpYy52MS5GZW5jZRIOCgZyZWFzb24YAiABKAkSEwoLdHJhY2VwYXJlbnQYAyABKAkSEgoKdHJhY2VzdGF0ZRgEIAEoCSIoChJDYW5jZWxUYXNrUmVzcG9uc2USEgoKcmVjb25jaWxlZBgBIAEoCCJPChBEZWxheVRhc2tSZXF1ZXN0EiMKBWZlbmNlGAEgASgLMhQuZmxvd2ZhYnJpYy52MS5GZW5jZRIWCg5kZWxheV91bnRpbF9tcxgCIAEoBCITChFEZWxheVRhc2tSZXNwb25zZSKNAgoSQXBwZW5kRnJhbWVSZXF1ZXN0EiMKBWZlbmNlGAEgASgLMhQuZmxvd2ZhYnJpYy52MS5GZW5jZRISCgpmcmFtZV90eXBlGAIgASgJEg8KB3BheWxvYWQYAyABKAwSFgoOY29ycmVsYXRpb25faWQYBCABKAkSQQoIbWV0YWRhdGEYBSADKAsyLy5mbG93ZmFicmljLnYxLkFwcGVuZEZyYW1lUmVxdWVzdC5NZXRhZGF0YUVudHJ5Eg8KB2R1cmFibGUYBiABKAgSEAoIc2VxdWVuY2UYByABKAQaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImgKE0FwcGVuZEZyYW1lUmVzcG9uc2USEAoIZW50cnlfaWQYASABKAkSEwoLZnJhbWVfY291bnQYAiABKAQSFwoPc3VtbWFyeV92ZXJzaW9uGAMgASgEEhEKCWR1cGxpY2F0ZRgEIAEoCCpmCgtGYWlsT3V0Y29tZRIcChhGQUlMX09VVENPTUVfVU5TUEVDSUZJRUQQABIgChxGQUlMX09VVENPTUVfUkVUUllfU0NIRURVTEVEEAESFwoTRkFJTF9PVVRDT01FX0ZBSUxFRBACMq4FCg1Xb3JrZXJTZXJ2aWNlEkwKB1Nlc3Npb24SHS5mbG93ZmFicmljLnYxLlNlc3Npb25SZXF1ZXN0Gh4uZmxvd2ZhYnJpYy52MS5TZXNzaW9uUmVzcG9uc2UoATABElEKClJlbmV3TGVhc2USIC5mbG93ZmFicmljLnYxLlJlbmV3TGVhc2VSZXF1ZXN0GiEuZmxvd2ZhYnJpYy52MS5SZW5ld0xlYXNlUmVzcG9uc2USXQoOVXBkYXRlUHJvZ3Jlc3MSJC5mbG93ZmFicmljLnYxLlVwZGF0ZVByb2dyZXNzUmVxdWVzdBolLmZsb3dmYWJyaWMudjEuVXBkYXRlUHJvZ3Jlc3NSZXNwb25zZRJXCgxDb21wbGV0ZVRhc2sSIi5mbG93ZmFicmljLnYxLkNvbXBsZXRlVGFza1JlcXVlc3QaIy5mbG93ZmFicmljLnYxLkNvbXBsZXRlVGFza1Jlc3BvbnNlEksKCEZhaWxUYXNrEh4uZmxvd2ZhYnJpYy52MS5GYWlsVGFza1JlcXVlc3QaHy5mbG93ZmFicmljLnYxLkZhaWxUYXNrUmVzcG9uc2USUQoKQ2FuY2VsVGFzaxIgLmZsb3dmYWJyaWMudjEuQ2FuY2VsVGFza1JlcXVlc3QaIS5mbG93ZmFicmljLnYxLkNhbmNlbFRhc2tSZXNwb25zZRJOCglEZWxheVRhc2sSHy5mbG93ZmFicmljLnYxLkRlbGF5VGFza1JlcXVlc3QaIC5mbG93ZmFicmljLnYxLkRlbGF5VGFza1Jlc3BvbnNlElQKC0FwcGVuZEZyYW1lEiEuZmxvd2ZhYnJpYy52MS5BcHBlbmRGcmFtZVJlcXVlc3QaIi5mbG93ZmFicmljLnYxLkFwcGVuZEZyYW1lUmVzcG9uc2ViBnByb3RvMw", [file_flowfabric_v1_common]);
 
 /**
  * Worker -> gateway message on the Session stream.
@@ -137,6 +137,15 @@ export type SessionRequest = Message<"flowfabric.v1.SessionRequest"> & {
      */
     value: AppendFrameRequest;
     case: "appendFrame";
+  } | {
+    /**
+     * Several requests in one message, handled in order as if sent one by one. Only after a
+     * Welcome with batching = true; never contains a Hello or another batch.
+     *
+     * @generated from field: flowfabric.v1.SessionRequestBatch batch = 17;
+     */
+    value: SessionRequestBatch;
+    case: "batch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -146,6 +155,27 @@ export type SessionRequest = Message<"flowfabric.v1.SessionRequest"> & {
  */
 export const SessionRequestSchema: GenMessage<SessionRequest> = /*@__PURE__*/
   messageDesc(file_flowfabric_v1_worker, 0);
+
+/**
+ * Several worker -> gateway messages in one (docs/protocol.md, "Batching").
+ *
+ * @generated from message flowfabric.v1.SessionRequestBatch
+ */
+export type SessionRequestBatch = Message<"flowfabric.v1.SessionRequestBatch"> & {
+  /**
+   * The requests, in order; 1..1000.
+   *
+   * @generated from field: repeated flowfabric.v1.SessionRequest requests = 1;
+   */
+  requests: SessionRequest[];
+};
+
+/**
+ * Describes the message flowfabric.v1.SessionRequestBatch.
+ * Use `create(SessionRequestBatchSchema)` to create a new message.
+ */
+export const SessionRequestBatchSchema: GenMessage<SessionRequestBatch> = /*@__PURE__*/
+  messageDesc(file_flowfabric_v1_worker, 1);
 
 /**
  * Gateway -> worker message on the Session stream.
@@ -293,6 +323,15 @@ export type SessionResponse = Message<"flowfabric.v1.SessionResponse"> & {
      */
     value: AppendFrameResponse;
     case: "appendFrame";
+  } | {
+    /**
+     * Several messages in one, to be handled in order as if received one by one. Only sent to a
+     * worker whose Hello set batching = true; never contains a Welcome or another batch.
+     *
+     * @generated from field: flowfabric.v1.SessionResponseBatch batch = 18;
+     */
+    value: SessionResponseBatch;
+    case: "batch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -301,7 +340,28 @@ export type SessionResponse = Message<"flowfabric.v1.SessionResponse"> & {
  * Use `create(SessionResponseSchema)` to create a new message.
  */
 export const SessionResponseSchema: GenMessage<SessionResponse> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 1);
+  messageDesc(file_flowfabric_v1_worker, 2);
+
+/**
+ * Several gateway -> worker messages in one (docs/protocol.md, "Batching").
+ *
+ * @generated from message flowfabric.v1.SessionResponseBatch
+ */
+export type SessionResponseBatch = Message<"flowfabric.v1.SessionResponseBatch"> & {
+  /**
+   * The messages, in order.
+   *
+   * @generated from field: repeated flowfabric.v1.SessionResponse responses = 1;
+   */
+  responses: SessionResponse[];
+};
+
+/**
+ * Describes the message flowfabric.v1.SessionResponseBatch.
+ * Use `create(SessionResponseBatchSchema)` to create a new message.
+ */
+export const SessionResponseBatchSchema: GenMessage<SessionResponseBatch> = /*@__PURE__*/
+  messageDesc(file_flowfabric_v1_worker, 3);
 
 /**
  * Opens a session.
@@ -364,6 +424,14 @@ export type Hello = Message<"flowfabric.v1.Hello"> & {
    * @generated from field: string sdk = 8;
    */
   sdk: string;
+
+  /**
+   * The worker understands SessionResponse.batch: the gateway may then send the messages of one
+   * turn of its event loop together. Off by default (a worker that ignores batching never sees one).
+   *
+   * @generated from field: bool batching = 9;
+   */
+  batching: boolean;
 };
 
 /**
@@ -371,7 +439,7 @@ export type Hello = Message<"flowfabric.v1.Hello"> & {
  * Use `create(HelloSchema)` to create a new message.
  */
 export const HelloSchema: GenMessage<Hello> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 2);
+  messageDesc(file_flowfabric_v1_worker, 4);
 
 /**
  * Answer to Hello.
@@ -441,6 +509,14 @@ export type Welcome = Message<"flowfabric.v1.Welcome"> & {
    * @generated from field: repeated flowfabric.v1.AdoptionResult adoptions = 9;
    */
   adoptions: AdoptionResult[];
+
+  /**
+   * The gateway accepts SessionRequest.batch on this stream (and, when Hello.batching was set,
+   * may send SessionResponse.batch).
+   *
+   * @generated from field: bool batching = 10;
+   */
+  batching: boolean;
 };
 
 /**
@@ -448,7 +524,7 @@ export type Welcome = Message<"flowfabric.v1.Welcome"> & {
  * Use `create(WelcomeSchema)` to create a new message.
  */
 export const WelcomeSchema: GenMessage<Welcome> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 3);
+  messageDesc(file_flowfabric_v1_worker, 5);
 
 /**
  * Outcome of re-adopting one held lease.
@@ -490,7 +566,7 @@ export type AdoptionResult = Message<"flowfabric.v1.AdoptionResult"> & {
  * Use `create(AdoptionResultSchema)` to create a new message.
  */
 export const AdoptionResultSchema: GenMessage<AdoptionResult> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 4);
+  messageDesc(file_flowfabric_v1_worker, 6);
 
 /**
  * Liveness signal from the worker. The gateway renews every lease the session holds.
@@ -511,7 +587,7 @@ export type Heartbeat = Message<"flowfabric.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 5);
+  messageDesc(file_flowfabric_v1_worker, 7);
 
 /**
  * Per-lease outcome of one heartbeat's renewal round.
@@ -532,7 +608,7 @@ export type HeartbeatAck = Message<"flowfabric.v1.HeartbeatAck"> & {
  * Use `create(HeartbeatAckSchema)` to create a new message.
  */
 export const HeartbeatAckSchema: GenMessage<HeartbeatAck> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 6);
+  messageDesc(file_flowfabric_v1_worker, 8);
 
 /**
  * Renewal outcome of one lease.
@@ -581,7 +657,7 @@ export type LeaseStatus = Message<"flowfabric.v1.LeaseStatus"> & {
  * Use `create(LeaseStatusSchema)` to create a new message.
  */
 export const LeaseStatusSchema: GenMessage<LeaseStatus> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 7);
+  messageDesc(file_flowfabric_v1_worker, 9);
 
 /**
  * Pushed work: each task is a granted lease.
@@ -602,7 +678,7 @@ export type TaskPush = Message<"flowfabric.v1.TaskPush"> & {
  * Use `create(TaskPushSchema)` to create a new message.
  */
 export const TaskPushSchema: GenMessage<TaskPush> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 8);
+  messageDesc(file_flowfabric_v1_worker, 10);
 
 /**
  * One granted execution, as pushed to a worker.
@@ -721,7 +797,7 @@ export type Task = Message<"flowfabric.v1.Task"> & {
  * Use `create(TaskSchema)` to create a new message.
  */
 export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 9);
+  messageDesc(file_flowfabric_v1_worker, 11);
 
 /**
  * Acknowledges pushed tasks by lease id. A pushed task that is not acknowledged before its
@@ -743,7 +819,7 @@ export type TaskAck = Message<"flowfabric.v1.TaskAck"> & {
  * Use `create(TaskAckSchema)` to create a new message.
  */
 export const TaskAckSchema: GenMessage<TaskAck> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 10);
+  messageDesc(file_flowfabric_v1_worker, 12);
 
 /**
  * Changes how many tasks may run at once (0 pauses pushes).
@@ -764,7 +840,7 @@ export type Credit = Message<"flowfabric.v1.Credit"> & {
  * Use `create(CreditSchema)` to create a new message.
  */
 export const CreditSchema: GenMessage<Credit> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 11);
+  messageDesc(file_flowfabric_v1_worker, 13);
 
 /**
  * Keepalive probe.
@@ -785,7 +861,7 @@ export type Ping = Message<"flowfabric.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 12);
+  messageDesc(file_flowfabric_v1_worker, 14);
 
 /**
  * Keepalive answer.
@@ -806,7 +882,7 @@ export type Pong = Message<"flowfabric.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 13);
+  messageDesc(file_flowfabric_v1_worker, 15);
 
 /**
  * A lease the session held was lost: the task must stop; its operations will be rejected.
@@ -841,7 +917,7 @@ export type LeaseLost = Message<"flowfabric.v1.LeaseLost"> & {
  * Use `create(LeaseLostSchema)` to create a new message.
  */
 export const LeaseLostSchema: GenMessage<LeaseLost> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 14);
+  messageDesc(file_flowfabric_v1_worker, 16);
 
 /**
  * The running task should stop: it was cancelled (the lease is already revoked).
@@ -876,7 +952,7 @@ export type CancelRequested = Message<"flowfabric.v1.CancelRequested"> & {
  * Use `create(CancelRequestedSchema)` to create a new message.
  */
 export const CancelRequestedSchema: GenMessage<CancelRequested> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 15);
+  messageDesc(file_flowfabric_v1_worker, 17);
 
 /**
  * The gateway is shutting down.
@@ -904,7 +980,7 @@ export type Drain = Message<"flowfabric.v1.Drain"> & {
  * Use `create(DrainSchema)` to create a new message.
  */
 export const DrainSchema: GenMessage<Drain> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 16);
+  messageDesc(file_flowfabric_v1_worker, 18);
 
 /**
  * A task operation failed.
@@ -932,7 +1008,7 @@ export type OperationError = Message<"flowfabric.v1.OperationError"> & {
  * Use `create(OperationErrorSchema)` to create a new message.
  */
 export const OperationErrorSchema: GenMessage<OperationError> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 17);
+  messageDesc(file_flowfabric_v1_worker, 19);
 
 /**
  * Renews one lease.
@@ -953,7 +1029,7 @@ export type RenewLeaseRequest = Message<"flowfabric.v1.RenewLeaseRequest"> & {
  * Use `create(RenewLeaseRequestSchema)` to create a new message.
  */
 export const RenewLeaseRequestSchema: GenMessage<RenewLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 18);
+  messageDesc(file_flowfabric_v1_worker, 20);
 
 /**
  * Renewal result.
@@ -974,7 +1050,7 @@ export type RenewLeaseResponse = Message<"flowfabric.v1.RenewLeaseResponse"> & {
  * Use `create(RenewLeaseResponseSchema)` to create a new message.
  */
 export const RenewLeaseResponseSchema: GenMessage<RenewLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 19);
+  messageDesc(file_flowfabric_v1_worker, 21);
 
 /**
  * Records progress on the execution record (a scalar, not a frame).
@@ -1009,7 +1085,7 @@ export type UpdateProgressRequest = Message<"flowfabric.v1.UpdateProgressRequest
  * Use `create(UpdateProgressRequestSchema)` to create a new message.
  */
 export const UpdateProgressRequestSchema: GenMessage<UpdateProgressRequest> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 20);
+  messageDesc(file_flowfabric_v1_worker, 22);
 
 /**
  * Progress recorded.
@@ -1024,7 +1100,7 @@ export type UpdateProgressResponse = Message<"flowfabric.v1.UpdateProgressRespon
  * Use `create(UpdateProgressResponseSchema)` to create a new message.
  */
 export const UpdateProgressResponseSchema: GenMessage<UpdateProgressResponse> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 21);
+  messageDesc(file_flowfabric_v1_worker, 23);
 
 /**
  * Completes the execution.
@@ -1067,7 +1143,7 @@ export type CompleteTaskRequest = Message<"flowfabric.v1.CompleteTaskRequest"> &
  * Use `create(CompleteTaskRequestSchema)` to create a new message.
  */
 export const CompleteTaskRequestSchema: GenMessage<CompleteTaskRequest> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 22);
+  messageDesc(file_flowfabric_v1_worker, 24);
 
 /**
  * Completion recorded.
@@ -1088,7 +1164,7 @@ export type CompleteTaskResponse = Message<"flowfabric.v1.CompleteTaskResponse">
  * Use `create(CompleteTaskResponseSchema)` to create a new message.
  */
 export const CompleteTaskResponseSchema: GenMessage<CompleteTaskResponse> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 23);
+  messageDesc(file_flowfabric_v1_worker, 25);
 
 /**
  * Reports a failure of the current attempt.
@@ -1139,7 +1215,7 @@ export type FailTaskRequest = Message<"flowfabric.v1.FailTaskRequest"> & {
  * Use `create(FailTaskRequestSchema)` to create a new message.
  */
 export const FailTaskRequestSchema: GenMessage<FailTaskRequest> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 24);
+  messageDesc(file_flowfabric_v1_worker, 26);
 
 /**
  * Failure recorded.
@@ -1181,7 +1257,7 @@ export type FailTaskResponse = Message<"flowfabric.v1.FailTaskResponse"> & {
  * Use `create(FailTaskResponseSchema)` to create a new message.
  */
 export const FailTaskResponseSchema: GenMessage<FailTaskResponse> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 25);
+  messageDesc(file_flowfabric_v1_worker, 27);
 
 /**
  * Cancels the execution as its lease holder.
@@ -1224,7 +1300,7 @@ export type CancelTaskRequest = Message<"flowfabric.v1.CancelTaskRequest"> & {
  * Use `create(CancelTaskRequestSchema)` to create a new message.
  */
 export const CancelTaskRequestSchema: GenMessage<CancelTaskRequest> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 26);
+  messageDesc(file_flowfabric_v1_worker, 28);
 
 /**
  * Cancellation recorded.
@@ -1245,7 +1321,7 @@ export type CancelTaskResponse = Message<"flowfabric.v1.CancelTaskResponse"> & {
  * Use `create(CancelTaskResponseSchema)` to create a new message.
  */
 export const CancelTaskResponseSchema: GenMessage<CancelTaskResponse> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 27);
+  messageDesc(file_flowfabric_v1_worker, 29);
 
 /**
  * Releases the lease; the same attempt resumes at delay_until_ms.
@@ -1273,7 +1349,7 @@ export type DelayTaskRequest = Message<"flowfabric.v1.DelayTaskRequest"> & {
  * Use `create(DelayTaskRequestSchema)` to create a new message.
  */
 export const DelayTaskRequestSchema: GenMessage<DelayTaskRequest> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 28);
+  messageDesc(file_flowfabric_v1_worker, 30);
 
 /**
  * Delay recorded.
@@ -1288,7 +1364,7 @@ export type DelayTaskResponse = Message<"flowfabric.v1.DelayTaskResponse"> & {
  * Use `create(DelayTaskResponseSchema)` to create a new message.
  */
 export const DelayTaskResponseSchema: GenMessage<DelayTaskResponse> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 29);
+  messageDesc(file_flowfabric_v1_worker, 31);
 
 /**
  * Appends one output frame to the running attempt's frame stream. Rejected with STALE_LEASE,
@@ -1358,7 +1434,7 @@ export type AppendFrameRequest = Message<"flowfabric.v1.AppendFrameRequest"> & {
  * Use `create(AppendFrameRequestSchema)` to create a new message.
  */
 export const AppendFrameRequestSchema: GenMessage<AppendFrameRequest> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 30);
+  messageDesc(file_flowfabric_v1_worker, 32);
 
 /**
  * The appended frame.
@@ -1401,7 +1477,7 @@ export type AppendFrameResponse = Message<"flowfabric.v1.AppendFrameResponse"> &
  * Use `create(AppendFrameResponseSchema)` to create a new message.
  */
 export const AppendFrameResponseSchema: GenMessage<AppendFrameResponse> = /*@__PURE__*/
-  messageDesc(file_flowfabric_v1_worker, 31);
+  messageDesc(file_flowfabric_v1_worker, 33);
 
 /**
  * What a failure led to.
