@@ -8,6 +8,7 @@ import {
 } from "../../sdk-ts/src/telemetry/attributes.js";
 import { createLogger } from "../../gateway/src/logger.js";
 import { eventually, startHarness, type Harness } from "../support/gateway.js";
+import { capturedLogs } from "../support/logs.js";
 
 /**
  * Tracing and metrics end to end, against a real server: producer, gateway and worker in this
@@ -274,24 +275,16 @@ test("GET /metrics: eligible depth per lane, active leases and lease renewals", 
 });
 
 test("structured logs carry the active span's trace and span ids", () => {
-  const lines: string[] = [];
-  const write = jest.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
-  try {
-    const log = createLogger("info");
-    let ids = { traceId: "", spanId: "" };
+  const log = createLogger("info");
+  let ids = { traceId: "", spanId: "" };
+  const [inside, outside] = capturedLogs(() => {
     producer.startActiveSpan("logged", (span) => {
       ids = span.spanContext();
       log.info("inside a span", { k: 1 });
       span.end();
     });
     log.info("outside");
-    const [inside, outside] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(inside).toMatchObject({ msg: "inside a span", trace_id: ids.traceId, span_id: ids.spanId, k: 1 });
-    expect(outside).not.toHaveProperty("trace_id");
-  } finally {
-    write.mockRestore();
-  }
+  });
+  expect(inside).toMatchObject({ msg: "inside a span", trace_id: ids.traceId, span_id: ids.spanId, k: 1 });
+  expect(outside).not.toHaveProperty("trace_id");
 });

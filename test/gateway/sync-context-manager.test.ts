@@ -2,6 +2,7 @@ import { context, createContextKey, ROOT_CONTEXT, trace } from "@opentelemetry/a
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { createLogger } from "../../gateway/src/logger.js";
 import { SyncContextManager } from "../../gateway/src/telemetry/sync-context-manager.js";
+import { capturedLogs } from "../support/logs.js";
 
 /** The gateway's context manager (npm start): the active context lasts for the synchronous extent of `with`. */
 const KEY = createContextKey("test");
@@ -39,22 +40,17 @@ test("the context does not follow an await (synchronous extent only); bind() kee
 test("registered globally: a log line written inside an active span carries its ids", () => {
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())] });
   context.setGlobalContextManager(new SyncContextManager().enable());
-  const lines: string[] = [];
-  const write = jest.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
   try {
     const log = createLogger("info");
     const span = provider.getTracer("t").startSpan("s");
-    context.with(trace.setSpan(context.active(), span), () => log.info("inside"));
-    log.info("outside");
+    const [inside, outside] = capturedLogs(() => {
+      context.with(trace.setSpan(context.active(), span), () => log.info("inside"));
+      log.info("outside");
+    });
     span.end();
-    const [inside, outside] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(inside).toMatchObject({ msg: "inside", trace_id: span.spanContext().traceId, span_id: span.spanContext().spanId });
     expect(outside).not.toHaveProperty("trace_id");
   } finally {
-    write.mockRestore();
     context.disable();
   }
 });
