@@ -9,7 +9,7 @@ import {
 } from "./gen/flowfabric/v1/worker_pb.js";
 import { openBidiStream } from "./grpc-call.js";
 import { SDK_NAME, type CompiledWorkerOptions } from "./options.js";
-import { Outbox, requestBatch, requestSize } from "./transport/session-batching.js";
+import { batchBytesFor, Outbox, requestBatch, requestSize } from "./transport/session-batching.js";
 import { childController, every, sleep } from "./timers.js";
 
 /** A session's own states: waiting for Welcome, welcomed, finished. */
@@ -46,6 +46,8 @@ export class WorkerSession {
   readonly #statusSeen: Promise<void>;
   /** Set once the Welcome says the gateway takes batches: sends then go through it. */
   #outbox: Outbox<SessionRequest> | undefined;
+  /** Our side is half-closed (close()): nothing more is written. */
+  #halfClosed = false;
 
   /** Opens the stream and sends `hello`. `held` are the tasks whose fences `hello.held_leases` carries. */
   constructor(
@@ -84,18 +86,23 @@ export class WorkerSession {
    * batches); returns false (and writes nothing) once the session has ended.
    */
   send(body: SessionRequest["body"], requestId = ""): boolean {
-    if (this.#state === "ended") return false;
+    if (this.#state === "ended" || this.#halfClosed) return false;
     this.#lastSentAt = Date.now();
     const message = create(SessionRequestSchema, { requestId, body });
     if (this.#outbox) this.#outbox.send(message);
-    else this.#call.write(message);
+    else this.#write(message);
     return true;
+  }
+
+  #write(message: SessionRequest): void {
+    if (this.#state !== "ended") this.#call.write(message);
   }
 
   /** Half-closes the stream, waits briefly for the gateway's status, then cancels. */
   async close(): Promise<void> {
     if (this.#state === "ended") return;
     this.#outbox?.flush();
+    this.#halfClosed = true;
     this.#call.end();
     const settled = await Promise.race([this.#statusSeen.then(() => true), sleep(CLOSE_WAIT_MS, this.#timers.signal)]);
     if (settled !== true || this.state !== "ended") this.abort(LocalReason.CLOSED, "session closed by the worker");
@@ -120,7 +127,7 @@ export class WorkerSession {
       this.#state = "open";
       this.#welcome = body.value;
       if (body.value.batching) {
-        this.#outbox = new Outbox((m) => { if (this.#state !== "ended") this.#call.write(m); }, requestBatch, requestSize);
+        this.#outbox = new Outbox((m) => this.#write(m), requestBatch, requestSize, batchBytesFor(body.value.maxMessageBytes || 4 * 1024 * 1024));
       }
       this.#startKeepalive(Number(body.value.keepaliveIntervalMs) || 15_000);
       this.handlers.welcome(this, body.value);

@@ -1,8 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
-import { CreateExecutionsRequestSchema, ExecutionService, type CreateExecutionsResponse } from "../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
+import { PublicState } from "../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
+import {
+  CreateExecutionsRequestSchema, DescribeExecutionRequestSchema, ExecutionService, type CreateExecutionsResponse, type DescribeExecutionResponse,
+} from "../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
 import { SessionRequestSchema, type SessionRequest, type Task } from "../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
-import { startHarness, type Harness } from "../support/gateway.js";
+import { FlowFabricClient, FlowFabricWorker } from "../../sdk-ts/src/index.js";
+import { awaitAll, startHarness, type Harness } from "../support/gateway.js";
 import { errorDetailOf, rawClient, RawSession } from "../support/raw-session.js";
 
 /** Session batching at the protocol level (docs/protocol.md, "Batching"). */
@@ -67,13 +71,41 @@ test("a worker that did not ask for batching never receives a batch", async () =
   s.kill();
 });
 
-test("bad batches: an empty one is INVALID_ARGUMENT naming batch.requests; a nested Hello ends the stream", async () => {
+test("bad batches end the stream before any of their requests runs", async () => {
+  const empty = await session("bad-batch", true);
+  empty.send({ body: { case: "batch", value: { requests: [] } } });
+  const ended = await empty.finished();
+  expect(ended.code).toBe(status.INVALID_ARGUMENT);
+  expect(errorDetailOf(ended)).toMatchObject({ reason: "PROTOCOL_VIOLATION", field: "batch.requests" });
+
   const s = await session("bad-batch", true);
-  s.send({ requestId: "empty", body: { case: "batch", value: { requests: [] } } });
-  const error = await s.next("error", (m) => m.requestId === "empty");
-  expect(error.body.value.detail).toMatchObject({ reason: "INVALID_ARGUMENT", field: "batch.requests" });
-  s.send({ body: { case: "batch", value: { requests: [{ body: { case: "hello", value: { workerId: "again" } } }] } } });
+  const [id] = await createMany("bad-batch", 1);
+  const [t] = await tasks(s, 1);
+  s.send({ body: { case: "batch", value: { requests: [completeRequest(t!, 0), { body: { case: "hello", value: { workerId: "again" } } }] } } });
   const end = await s.finished();
   expect(end.code).toBe(status.INVALID_ARGUMENT);
   expect(errorDetailOf(end)).toMatchObject({ reason: "PROTOCOL_VIOLATION", field: "batch.requests" });
+  // The complete in front of the Hello did not run: never acknowledged, the task went back to the queue.
+  const described = await exec.call<DescribeExecutionResponse>("describeExecution", create(DescribeExecutionRequestSchema, { executionId: id! }));
+  expect(described.execution!.state).toBe(PublicState.WAITING);
+});
+
+test("batches stay within a small max_message_bytes: large results from an SDK worker all arrive", async () => {
+  const small = await h.startGateway({ maxMessageBytes: 128 * 1024, maxPayloadBytes: 64 * 1024 });
+  const sessionsEnded: string[] = [];
+  const worker = await FlowFabricWorker.connect({
+    address: small.grpcAddress, workerId: "big-results", lanes: ["big-results"], maxConcurrentTasks: 8,
+    onEvent: (e) => { if (e.type === "session_ended") sessionsEnded.push(e.error.message); },
+  });
+  void worker.run(async (task) => Buffer.alloc(60 * 1024, task.inputText()));
+  const client = await FlowFabricClient.connect({ address: small.grpcAddress });
+  try {
+    const ids = (await client.createExecutions(Array.from({ length: 16 }, (_, i) => ({ lane: "big-results", input: String.fromCharCode(97 + i) })))).map((c) => c.executionId);
+    const results = await awaitAll((id) => client.getResult(id), ids);
+    ids.forEach((id, i) => expect(Buffer.from(results.get(id)!.result!).equals(Buffer.alloc(60 * 1024, String.fromCharCode(97 + i)))).toBe(true));
+    expect(sessionsEnded).toEqual([]); // no batch was refused as too large (that ends the session)
+  } finally {
+    client.close();
+    await worker.close({ graceMs: 0 });
+  }
 });

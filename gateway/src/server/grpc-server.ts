@@ -144,8 +144,12 @@ function callLifetime(call: Pick<NodeJS.EventEmitter, "on" | "emit"> & { end(): 
 /** Adapts a grpc-js duplex call to the session's transport. */
 function sessionTransport(call: grpc.ServerDuplexStream<SessionRequest, SessionResponse>): SessionTransport {
   const life = callLifetime(call, SILENT);
-  // The worker half-closed: it is leaving. Finish our side too.
-  call.on("end", () => { life.end(); life.gone(); });
+  let requestsEnd: (() => void) | undefined;
+  // The worker half-closed: it is leaving. Finish our side too (the session first sends what it has).
+  call.on("end", () => {
+    if (requestsEnd) requestsEnd();
+    else { life.end(); life.gone(); }
+  });
   return {
     signal: life.signal,
     header: (name) => {
@@ -157,6 +161,7 @@ function sessionTransport(call: grpc.ServerDuplexStream<SessionRequest, SessionR
     },
     end: (error) => { life.end(error); life.gone(); },
     onMessage: (handler) => call.on("data", handler),
+    onRequestsEnd: (handler) => { requestsEnd = handler; },
   };
 }
 

@@ -15,4 +15,9 @@ export interface SessionTransport {
   end(error?: GatewayError): void;
   /** Registers the message handler (called once). */
   onMessage(handler: (message: SessionRequest) => void): void;
+  /**
+   * Registers what to do when the worker half-closes its side (it is leaving): the session sends
+   * what it still has, then ends the stream. Without a handler the transport ends it at once.
+   */
+  onRequestsEnd(handler: () => void): void;
 }

@@ -13,7 +13,7 @@ import type { EngineBackend } from "../engine/backend.js";
 import type { Grant, LeaseFence, RenewResult } from "../engine/types.js";
 import { GatewayError, Reason } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { MAX_BATCH_MESSAGES, Outbox, responseBatch, responseSize } from "../../../sdk-ts/src/transport/session-batching.js";
+import { batchBytesFor, MAX_BATCH_MESSAGES, Outbox, responseBatch, responseSize } from "../../../sdk-ts/src/transport/session-batching.js";
 import { task } from "../rpc/convert.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";
 import type { TaskOperations } from "../rpc/task-operations.js";
@@ -102,6 +102,10 @@ export class WorkerSession {
     this.log = deps.log.child({ session: this.id });
     transport.signal.addEventListener("abort", () => this.close("stream ended"), { once: true });
     transport.onMessage((m) => this.receive(m));
+    transport.onRequestsEnd(() => {
+      this.outbox?.flush();
+      this.transport.end();
+    });
     this.timer(HELLO_TIMEOUT_MS, () => {
       if (this._state === "awaiting_hello") this.fatal(new GatewayError(Reason.HELLO_REQUIRED, `no Hello within ${HELLO_TIMEOUT_MS} ms`));
     });
@@ -200,7 +204,7 @@ export class WorkerSession {
       case "pong":
         return;
       case "batch":
-        this.receiveBatch(message.requestId, body.value.requests);
+        this.receiveBatch(body.value.requests);
         return;
       case undefined:
         this.operationError(message.requestId, GatewayError.invalid("body", "is required"));
@@ -210,17 +214,20 @@ export class WorkerSession {
     }
   }
 
-  /** The requests of a batch, one by one, in order. */
-  private receiveBatch(requestId: string, requests: readonly SessionRequest[]): void {
-    if (requests.length === 0 || requests.length > MAX_BATCH_MESSAGES) {
-      this.operationError(requestId, GatewayError.invalid("batch.requests", `must hold 1..${MAX_BATCH_MESSAGES} requests`));
+  /**
+   * The requests of a batch, one by one, in order — after checking the whole batch: a malformed
+   * one (empty, too long, a Hello or a batch inside) ends the stream before any of it runs.
+   */
+  private receiveBatch(requests: readonly SessionRequest[]): void {
+    const bad = requests.length === 0 || requests.length > MAX_BATCH_MESSAGES
+      ? `a batch holds 1..${MAX_BATCH_MESSAGES} requests, got ${requests.length}`
+      : requests.find((r) => r.body.case === "hello" || r.body.case === "batch")?.body.case;
+    if (bad !== undefined) {
+      const message = bad === "hello" || bad === "batch" ? `a batch may not contain a ${bad}` : bad;
+      this.fatal(new GatewayError(Reason.PROTOCOL_VIOLATION, message, "batch.requests"));
       return;
     }
     for (const request of requests) {
-      if (request.body.case === "hello" || request.body.case === "batch") {
-        this.fatal(new GatewayError(Reason.PROTOCOL_VIOLATION, `a batch may not contain a ${request.body.case}`, "batch.requests"));
-        return;
-      }
       this.receive(request);
       if (this._state === "closed") return;
     }
@@ -281,7 +288,7 @@ export class WorkerSession {
       }),
     });
     // After the Welcome, which always travels alone (the worker expects it first, unwrapped).
-    if (h.batching) this.outbox = new Outbox((m) => this.transport.send(m), responseBatch, responseSize);
+    if (h.batching) this.outbox = new Outbox((m) => this.transport.send(m), responseBatch, responseSize, batchBytesFor(options.maxMessageBytes));
     this.startKeepalive();
     this.deps.scheduler.addSession(this);
   }

@@ -6,10 +6,22 @@ import {
 
 /** Most messages in one batch (the gateway refuses more). */
 export const MAX_BATCH_MESSAGES = 1000;
-/** A batch is sent before its estimated size passes this; a message this large travels alone. */
+/** Upper bound of a batch's estimated size; a message this large travels alone. */
 export const MAX_BATCH_BYTES = 256 * 1024;
-/** Estimated encoded size of a message without a payload. */
-const SMALL_MESSAGE_BYTES = 256;
+/**
+ * Estimated encoded size of a message's fixed part: ids of a fence (execution, lease, attempt),
+ * kind, lane, namespace, trace context, framing. Deliberately generous: an estimate must not be
+ * below the real size.
+ */
+const BASE_BYTES = 640;
+
+/**
+ * The batch bound for a stream whose messages may be at most `maxMessageBytes`: a quarter of it
+ * (estimates are not exact), and never above MAX_BATCH_BYTES.
+ */
+export function batchBytesFor(maxMessageBytes: number): number {
+  return Math.max(1, Math.min(MAX_BATCH_BYTES, Math.floor(maxMessageBytes / 4)));
+}
 
 /**
  * Coalesces the messages one side of a Session stream sends in one turn of the event loop into
@@ -25,23 +37,26 @@ export class Outbox<M> {
   /**
    * @param write sends one message on the stream (a lone message as is, several wrapped).
    * @param wrap builds the batch message.
-   * @param size estimates a message's encoded size, in bytes.
+   * @param size estimates a message's encoded size, in bytes (never below the real size).
+   * @param maxBytes most estimated bytes in one batch (see batchBytesFor); a message of that size or
+   *   more travels alone.
    */
   constructor(
     private readonly write: (message: M) => void,
     private readonly wrap: (messages: M[]) => M,
     private readonly size: (message: M) => number,
+    private readonly maxBytes = MAX_BATCH_BYTES,
   ) {}
 
   /** Queues `message` for the end of this turn. */
   send(message: M): void {
     const size = this.size(message);
-    if (size >= MAX_BATCH_BYTES) {
+    if (size >= this.maxBytes) {
       this.flush();
       this.write(message);
       return;
     }
-    if (this.#bytes + size > MAX_BATCH_BYTES || this.#pending.length >= MAX_BATCH_MESSAGES) this.flush();
+    if (this.#bytes + size > this.maxBytes || this.#pending.length >= MAX_BATCH_MESSAGES) this.flush();
     this.#pending.push(message);
     this.#bytes += size;
     if (!this.#scheduled) {
@@ -73,37 +88,50 @@ export function requestBatch(requests: SessionRequest[]): SessionRequest {
   return create(SessionRequestSchema, { body: { case: "batch", value: create(SessionRequestBatchSchema, { requests }) } });
 }
 
-/** Estimated encoded size of a gateway -> worker message. */
+/** UTF-8 bytes of the keys and values of a string map. */
+function mapBytes(map: Readonly<Record<string, string>>): number {
+  let bytes = 0;
+  for (const [k, v] of Object.entries(map)) bytes += Buffer.byteLength(k) + Buffer.byteLength(v) + 8;
+  return bytes;
+}
+
+/** Estimated encoded size of a gateway -> worker message (never below the real size). */
 export function responseSize(message: SessionResponse): number {
   const body = message.body;
   switch (body.case) {
     case "tasks": {
-      let bytes = SMALL_MESSAGE_BYTES;
+      let bytes = BASE_BYTES;
       for (const t of body.value.tasks) {
-        bytes += SMALL_MESSAGE_BYTES + t.input.byteLength;
-        for (const [k, v] of Object.entries(t.tags)) bytes += k.length + v.length + 4;
+        bytes += BASE_BYTES + t.input.byteLength + Buffer.byteLength(t.kind) + Buffer.byteLength(t.lane) +
+          Buffer.byteLength(t.namespace) + Buffer.byteLength(t.tracestate) + mapBytes(t.tags);
       }
       return bytes;
     }
-    case "heartbeatAck": return SMALL_MESSAGE_BYTES + body.value.leases.length * 128;
-    default: return SMALL_MESSAGE_BYTES;
+    case "heartbeatAck": {
+      let bytes = BASE_BYTES;
+      for (const l of body.value.leases) bytes += 160 + Buffer.byteLength(l.reason);
+      return bytes;
+    }
+    case "error": {
+      const d = body.value.detail;
+      return BASE_BYTES + (d ? Buffer.byteLength(d.message) + Buffer.byteLength(d.field) + Buffer.byteLength(d.reason) + mapBytes(d.metadata) : 0);
+    }
+    default: return BASE_BYTES;
   }
 }
 
-/** Estimated encoded size of a worker -> gateway message. */
+/** Estimated encoded size of a worker -> gateway message (never below the real size). */
 export function requestSize(message: SessionRequest): number {
   const body = message.body;
   switch (body.case) {
-    case "complete": return SMALL_MESSAGE_BYTES + (body.value.result?.byteLength ?? 0);
-    case "fail": return SMALL_MESSAGE_BYTES + body.value.reason.length;
-    case "cancel": return SMALL_MESSAGE_BYTES + body.value.reason.length;
-    case "updateProgress": return SMALL_MESSAGE_BYTES + body.value.message.length;
-    case "appendFrame": {
-      let bytes = SMALL_MESSAGE_BYTES + body.value.payload.byteLength;
-      for (const [k, v] of Object.entries(body.value.metadata)) bytes += k.length + v.length + 4;
-      return bytes;
-    }
-    case "ack": return SMALL_MESSAGE_BYTES + body.value.leaseIds.length * 48;
-    default: return SMALL_MESSAGE_BYTES;
+    case "complete": return BASE_BYTES + (body.value.result?.byteLength ?? 0);
+    case "fail": return BASE_BYTES + Buffer.byteLength(body.value.reason) + Buffer.byteLength(body.value.category);
+    case "cancel": return BASE_BYTES + Buffer.byteLength(body.value.reason);
+    case "updateProgress": return BASE_BYTES + Buffer.byteLength(body.value.message);
+    case "appendFrame":
+      return BASE_BYTES + body.value.payload.byteLength + Buffer.byteLength(body.value.frameType) +
+        Buffer.byteLength(body.value.correlationId) + mapBytes(body.value.metadata);
+    case "ack": return BASE_BYTES + body.value.leaseIds.length * 48;
+    default: return BASE_BYTES;
   }
 }
