@@ -29,8 +29,7 @@ redis.register_function('ff_cancel', H.wrap(function(keys, args)
   end
   if holder then H.fence(r, lid, epoch, aid) end
   local now = H.now()
-  H.sv_terminal(prefix, u, core, now, 'cancelled', 'cancelled', { 'ended', now, 'lid', '', 'lexp', 0,
-    'cancel_reason', reason, 'cancelled_by', by })
+  H.sv_terminal(prefix, u, core, now, 'cancelled', 'cancelled', { 'cancel_reason', reason, 'cancelled_by', by })
   H.end_open_attempt(core, r, 'ended_cancelled', now)
   H.close_frames(core, r, 'cancelled', now)
   H.unindex(prefix, u, r.ns, r.lane)

@@ -19,7 +19,7 @@ redis.register_function('ff_complete', H.wrap(function(keys, args)
   end
   H.fence(r, lid, epoch, aid)
   local now = H.now()
-  H.sv_terminal(prefix, u, core, now, 'success', 'completed', { 'ended', now, 'lid', '', 'lexp', 0, 'has_result', has_result })
+  H.sv_terminal(prefix, u, core, now, 'success', 'completed', { 'has_result', has_result })
   if has_result == 1 then redis.call('SET', core .. ':out', result) end
   redis.call('HSET', H.k_attempt(core, H.n(r.aidx)), 'state', 'ended_success', 'ended', now)
   H.close_frames(core, r, 'completed', now)

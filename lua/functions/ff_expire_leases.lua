@@ -36,8 +36,7 @@ redis.register_function('ff_expire_leases', H.wrap(function(keys, args)
       local reclaims = H.n(v[6])
       if reclaims >= H.n(v[7]) then
         local why = 'lease expired; reclaim cap reached'
-        H.sv_terminal(prefix, u, core, now, 'failed', 'failed', { 'ended', now, 'lid', '', 'lexp', 0,
-          'fail_reason', why, 'fail_cat', 'lease_expired' })
+        H.sv_terminal(prefix, u, core, now, 'failed', 'failed', { 'fail_reason', why, 'fail_cat', 'lease_expired' })
         redis.call('HSET', akey, 'state', 'ended_failure', 'ended', now, 'fail_reason', why, 'fail_cat', 'lease_expired')
         H.close_frames(core, { fopen = v[12] }, 'failed', now)
         redis.call('ZREM', lkey, u)

@@ -38,7 +38,7 @@ redis.register_function('ff_expire_timeouts', H.wrap(function(keys, args)
       end
       if why then
         done = done + 1
-        H.sv_terminal(prefix, u, core, now, 'expired', 'expired', { 'ended', now, 'lid', '', 'lexp', 0, 'fail_reason', why, 'fail_cat', why })
+        H.sv_terminal(prefix, u, core, now, 'expired', 'expired', { 'fail_reason', why, 'fail_cat', why })
         H.end_open_attempt(core, r, 'ended_expired', now)
         H.close_frames(core, r, 'expired', now)
         H.unindex(prefix, u, r.ns, r.lane)

@@ -38,7 +38,7 @@ redis.register_function('ff_fail', H.wrap(function(keys, args)
   end
   local akey = H.k_attempt(core, H.n(r.aidx))
   if not retryable then
-    H.sv_terminal(prefix, u, core, now, 'failed', 'failed', { 'ended', now, 'lid', '', 'lexp', 0, 'fail_reason', reason, 'fail_cat', cat })
+    H.sv_terminal(prefix, u, core, now, 'failed', 'failed', { 'fail_reason', reason, 'fail_cat', cat })
     redis.call('HSET', akey, 'state', 'ended_failure', 'ended', now, 'fail_reason', reason, 'fail_cat', cat)
     H.close_frames(core, r, 'failed', now)
     redis.call('ZREM', H.k_leases(prefix), u)

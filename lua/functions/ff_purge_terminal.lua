@@ -9,8 +9,8 @@ KEYS: [1] partition prefix `ff:{p:N}:`.
 ARGV: [1] batch (1..10000), [2] retention (ms, 1..2^53-1).
 Reply: {1, "OK", executions purged, more (1 when the batch was full)}.
 Errors: INVALID_ARGUMENT. ]]
--- Attempts per UNLINK (3 keys each): far below Lua's unpack limit (about 8000 values).
-H.PURGE_CHUNK = 300
+-- Keys per UNLINK: far below Lua's unpack limit (about 8000 values).
+H.PURGE_CHUNK = 900
 
 redis.register_function('ff_purge_terminal', H.wrap(function(keys, args)
   local prefix = H.prefix(keys[1])
@@ -28,18 +28,20 @@ redis.register_function('ff_purge_terminal', H.wrap(function(keys, args)
       done = done + 1
       -- Attempts 0..acount-1, plus the one a frame stream may still name (a released claim).
       local last = H.n(v[2]) - 1
-      if v[3] and v[3] ~= '' and tonumber(v[3]) and tonumber(v[3]) > last then last = tonumber(v[3]) end
-      redis.call('UNLINK', core .. ':in', core .. ':out', core .. ':tags')
-      for from = 0, last, H.PURGE_CHUNK do
-        local doomed = {}
-        for a = from, math.min(last, from + H.PURGE_CHUNK - 1) do
-          doomed[#doomed + 1] = H.k_attempt(core, a)
-          doomed[#doomed + 1] = H.k_frames(core, H.s(a))
-          doomed[#doomed + 1] = H.k_frames_meta(core, H.s(a))
+      local fopen = tonumber(v[3])
+      if fopen and fopen > last then last = fopen end
+      local doomed = { core .. ':in', core .. ':out', core .. ':tags' }
+      for a = 0, last do
+        doomed[#doomed + 1] = H.k_attempt(core, a)
+        doomed[#doomed + 1] = H.k_frames(core, H.s(a))
+        doomed[#doomed + 1] = H.k_frames_meta(core, H.s(a))
+        if #doomed >= H.PURGE_CHUNK then
+          redis.call('UNLINK', unpack(doomed))
+          doomed = {}
         end
-        redis.call('UNLINK', unpack(doomed))
       end
-      redis.call('UNLINK', core)
+      doomed[#doomed + 1] = core
+      redis.call('UNLINK', unpack(doomed))
     end
     redis.call('ZREM', tkey, u)
   end

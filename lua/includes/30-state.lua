@@ -17,10 +17,13 @@ end
 function H.sv_delayed(core, block, astate, extra)
   H.set_state(core, 'runnable', 'unowned', 'delayed', block, 'none', astate, 'delayed', extra)
 end
--- outcome: success|failed|cancelled|expired; pstate: completed|failed|cancelled|expired. Also
--- files the execution (uuid u) under its end time `now` for the retention scanner (ff_purge_terminal).
+-- outcome: success|failed|cancelled|expired; pstate: completed|failed|cancelled|expired. Ends the
+-- lease (`ended` = now, `lid` and `lexp` cleared) and files the execution (uuid u) under its end
+-- time for the retention scanner (ff_purge_terminal).
 function H.sv_terminal(prefix, u, core, now, outcome, pstate, extra)
-  H.set_state(core, 'terminal', 'unowned', 'not_applicable', 'none', outcome, 'attempt_terminal', pstate, extra)
+  local fields = { 'ended', now, 'lid', '', 'lexp', 0 }
+  for i = 1, #extra do fields[#fields + 1] = extra[i] end
+  H.set_state(core, 'terminal', 'unowned', 'not_applicable', 'none', outcome, 'attempt_terminal', pstate, fields)
   redis.call('ZADD', H.k_terminal(prefix), now, u)
 end
 
