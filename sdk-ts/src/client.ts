@@ -13,6 +13,7 @@ import { callMetadata, createGrpcClient, unaryCall, waitForReady, type TypedMeth
 import { compileClientOptions, type ClientOptions, type CompiledClientOptions } from "./options.js";
 import { FrameTail, readStream, type ReadStreamOptions, type ReadStreamResult, type StreamAccess, type TailStreamOptions } from "./streams.js";
 import { traceHeaders, type TraceHeaders } from "./telemetry/trace-context.js";
+import { TurnBatcher } from "./transport/turn-batcher.js";
 
 /** Most executions in one CreateExecutions call (the gateway's limit). */
 const CREATE_BATCH_MAX = 1000;
@@ -25,8 +26,6 @@ interface PendingCreate {
   readonly headers: TraceHeaders;
   readonly resolve: (response: CreateExecutionResponse) => void;
   readonly reject: (error: unknown) => void;
-  /** Settles with the call's answer. */
-  readonly answer: Promise<CreateExecutionResponse>;
 }
 
 /**
@@ -40,7 +39,9 @@ export class FlowFabricClient {
   readonly #client: grpc.Client;
   #closed = false;
   /** createExecution calls of the current event-loop turn, sent together at its end. */
-  #pendingCreates: PendingCreate[] = [];
+  readonly #creates = new TurnBatcher<PendingCreate>((batch) => this.#sendCreates(batch), (p) => p.request.input.byteLength, CREATE_BATCH_BYTES, CREATE_BATCH_MAX);
+  /** Answers of createExecution calls not settled yet (close() waits for them). */
+  readonly #unanswered = new Set<Promise<unknown>>();
 
   private constructor(options: CompiledClientOptions) {
     this.options = options;
@@ -82,14 +83,10 @@ export class FlowFabricClient {
     }
     // The caller's span, captured now: by the time the batch is sent, its context is gone.
     const headers = traceHeaders();
-    let resolve!: PendingCreate["resolve"];
-    let reject!: PendingCreate["reject"];
-    const answer = new Promise<CreateExecutionResponse>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    if (this.#pendingCreates.length === 0) setImmediate(() => void this.#flushCreates());
-    this.#pendingCreates.push({ request, headers, resolve, reject, answer });
+    const answer = new Promise<CreateExecutionResponse>((resolve, reject) => this.#creates.add({ request, headers, resolve, reject }));
+    this.#unanswered.add(answer);
+    const forget = (): void => { this.#unanswered.delete(answer); };
+    answer.then(forget, forget);
     return answer.then(fromCreateResponse);
   }
 
@@ -143,52 +140,44 @@ export class FlowFabricClient {
   }
 
   /**
-   * Closes the client: later calls reject with CLOSED. createExecution calls made before it (in
-   * this turn) are still sent, and the channel closes once they are answered. Idempotent.
+   * Closes the client: later calls reject with CLOSED. createExecution calls made before it (also
+   * those of this turn, not sent yet) are still sent, and the channel closes once every one of
+   * them is answered. Idempotent.
    */
   close(): void {
     if (this.#closed) return;
-    const sending = this.#flushCreates();
+    this.#creates.flush();
     this.#closed = true;
-    if (sending === undefined) this.#client.close();
-    else void sending.then(() => this.#client.close());
+    if (this.#unanswered.size === 0) this.#client.close();
+    else void Promise.allSettled(this.#unanswered).then(() => this.#client.close());
   }
 
-  /**
-   * Sends this turn's createExecution calls: one unary call for a single one, else CreateExecutions
-   * batches. Resolves once every one of them has its answer (undefined when there was none).
-   */
-  #flushCreates(): Promise<void> | undefined {
-    const pending = this.#pendingCreates;
-    if (pending.length === 0) return undefined;
-    this.#pendingCreates = [];
-    for (const batch of chunkCreates(pending)) {
-      if (batch.length === 1) {
-        this.#createOne(batch[0]!);
-        continue;
-      }
-      // Each request carries its producer's trace context in its own fields.
-      const executions = batch.map((p) => withTraceFields(p.request, p.headers));
-      this.#send(ExecutionService.method.createExecutions, create(CreateExecutionsRequestSchema, { executions }), NO_TRACE).then(
-        (response) => {
-          if (response.results.length !== batch.length) {
-            const error = FlowFabricError.local(ErrorCode.INTERNAL, LocalReason.PROTOCOL_VIOLATION, `CreateExecutions answered ${response.results.length} results for ${batch.length} executions`);
-            for (const p of batch) p.reject(error);
-            return;
-          }
-          batch.forEach((p, i) => p.resolve(response.results[i]!));
-        },
-        (error: unknown) => {
-          const code = error instanceof FlowFabricError ? error.code : undefined;
-          if (code === ErrorCode.INVALID_ARGUMENT || code === ErrorCode.RESOURCE_EXHAUSTED) {
-            for (const p of batch) this.#createOne(p);
-          } else {
-            for (const p of batch) p.reject(error);
-          }
-        },
-      );
+  /** Sends one turn's batch of createExecution calls: a unary call for a single one, else CreateExecutions. */
+  #sendCreates(batch: PendingCreate[]): void {
+    if (batch.length === 1) {
+      this.#createOne(batch[0]!);
+      return;
     }
-    return Promise.allSettled(pending.map((p) => p.answer)).then(() => undefined);
+    // Each request carries its producer's trace context in its own fields.
+    const executions = batch.map((p) => withTraceFields(p.request, p.headers));
+    this.#send(ExecutionService.method.createExecutions, create(CreateExecutionsRequestSchema, { executions }), NO_TRACE).then(
+      (response) => {
+        if (response.results.length !== batch.length) {
+          const error = FlowFabricError.local(ErrorCode.INTERNAL, LocalReason.PROTOCOL_VIOLATION, `CreateExecutions answered ${response.results.length} results for ${batch.length} executions`);
+          for (const p of batch) p.reject(error);
+          return;
+        }
+        batch.forEach((p, i) => p.resolve(response.results[i]!));
+      },
+      (error: unknown) => {
+        const code = error instanceof FlowFabricError ? error.code : undefined;
+        if (code === ErrorCode.INVALID_ARGUMENT || code === ErrorCode.RESOURCE_EXHAUSTED) {
+          for (const p of batch) this.#createOne(p);
+        } else {
+          for (const p of batch) p.reject(error);
+        }
+      },
+    );
   }
 
   #createOne(p: PendingCreate): void {
@@ -230,23 +219,4 @@ function withTraceFields(request: CreateExecutionRequest, headers: TraceHeaders)
     request.tracestate = headers.tracestate;
   }
   return request;
-}
-
-/** Splits pending creates into batches of at most CREATE_BATCH_MAX executions and about CREATE_BATCH_BYTES of input. */
-function chunkCreates(pending: readonly PendingCreate[]): PendingCreate[][] {
-  const batches: PendingCreate[][] = [];
-  let current: PendingCreate[] = [];
-  let bytes = 0;
-  for (const p of pending) {
-    const size = p.request.input.byteLength;
-    if (current.length > 0 && (current.length >= CREATE_BATCH_MAX || bytes + size > CREATE_BATCH_BYTES)) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(p);
-    bytes += size;
-  }
-  if (current.length > 0) batches.push(current);
-  return batches;
 }

@@ -9,7 +9,8 @@ import {
 } from "./gen/flowfabric/v1/worker_pb.js";
 import { openBidiStream } from "./grpc-call.js";
 import { SDK_NAME, type CompiledWorkerOptions } from "./options.js";
-import { batchBytesFor, Outbox, requestBatch, requestSize } from "./transport/session-batching.js";
+import { requestBatch, requestSize, sessionOutbox } from "./transport/session-batching.js";
+import type { TurnBatcher } from "./transport/turn-batcher.js";
 import { childController, every, sleep } from "./timers.js";
 
 /** A session's own states: waiting for Welcome, welcomed, finished. */
@@ -45,7 +46,7 @@ export class WorkerSession {
   readonly #call: grpc.ClientDuplexStream<SessionRequest, SessionResponse>;
   readonly #statusSeen: Promise<void>;
   /** Set once the Welcome says the gateway takes batches: sends then go through it. */
-  #outbox: Outbox<SessionRequest> | undefined;
+  #outbox: TurnBatcher<SessionRequest> | undefined;
   /** Our side is half-closed (close()): nothing more is written. */
   #halfClosed = false;
 
@@ -89,7 +90,7 @@ export class WorkerSession {
     if (this.#state === "ended" || this.#halfClosed) return false;
     this.#lastSentAt = Date.now();
     const message = create(SessionRequestSchema, { requestId, body });
-    if (this.#outbox) this.#outbox.send(message);
+    if (this.#outbox) this.#outbox.add(message);
     else this.#write(message);
     return true;
   }
@@ -127,7 +128,7 @@ export class WorkerSession {
       this.#state = "open";
       this.#welcome = body.value;
       if (body.value.batching) {
-        this.#outbox = new Outbox((m) => this.#write(m), requestBatch, requestSize, batchBytesFor(body.value.maxMessageBytes || 4 * 1024 * 1024));
+        this.#outbox = sessionOutbox((m) => this.#write(m), requestBatch, requestSize, body.value.maxMessageBytes || 4 * 1024 * 1024);
       }
       this.#startKeepalive(Number(body.value.keepaliveIntervalMs) || 15_000);
       this.handlers.welcome(this, body.value);

@@ -1,8 +1,11 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { SessionRequestSchema, SessionResponseSchema, type SessionRequest } from "../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
-import { batchBytesFor, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, Outbox, requestBatch, requestSize, responseSize } from "../../sdk-ts/src/transport/session-batching.js";
+import {
+  batchBytesFor, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, requestBatch, requestSize, responseSize, sessionOutbox,
+} from "../../sdk-ts/src/transport/session-batching.js";
+import { TurnBatcher } from "../../sdk-ts/src/transport/turn-batcher.js";
 
-/** The Session outbox: the messages of one event-loop turn travel as one. */
+/** The Session outbox (a TurnBatcher): the messages of one event-loop turn travel as one. */
 const ping = (n: number): SessionRequest => create(SessionRequestSchema, { requestId: `p${n}`, body: { case: "ping", value: { nonce: BigInt(n) } } });
 const bigComplete = (bytes: number): SessionRequest =>
   create(SessionRequestSchema, { requestId: "big", body: { case: "complete", value: { result: new Uint8Array(bytes) } } });
@@ -10,29 +13,29 @@ const turn = () => new Promise((r) => setImmediate(r));
 /** The request ids of each wire message (a batch lists its members). */
 const ids = (m: SessionRequest): string[] => (m.body.case === "batch" ? m.body.value.requests.map((r) => r.requestId) : [m.requestId]);
 
-function outbox(): { box: Outbox<SessionRequest>; wire: SessionRequest[] } {
+function outbox(maxMessageBytes = 8 * 1024 * 1024): { box: TurnBatcher<SessionRequest>; wire: SessionRequest[] } {
   const wire: SessionRequest[] = [];
-  return { box: new Outbox((m) => wire.push(m), requestBatch, requestSize), wire };
+  return { box: sessionOutbox((m) => wire.push(m), requestBatch, requestSize, maxMessageBytes), wire };
 }
 
 test("messages of one turn go out together, in order, at the end of the turn; a lone one unwrapped", async () => {
   const { box, wire } = outbox();
-  box.send(ping(1));
-  box.send(ping(2));
-  box.send(ping(3));
+  box.add(ping(1));
+  box.add(ping(2));
+  box.add(ping(3));
   expect(wire).toEqual([]);
   await turn();
   expect(wire.map(ids)).toEqual([["p1", "p2", "p3"]]);
-  box.send(ping(4));
+  box.add(ping(4));
   await turn();
   expect(wire[1]!.body.case).toBe("ping");
 });
 
 test("a message too large to share a batch flushes what is pending first, then travels alone", async () => {
   const { box, wire } = outbox();
-  box.send(ping(1));
-  box.send(bigComplete(MAX_BATCH_BYTES));
-  box.send(ping(2));
+  box.add(ping(1));
+  box.add(bigComplete(MAX_BATCH_BYTES));
+  box.add(ping(2));
   expect(wire.map(ids)).toEqual([["p1"], ["big"]]);
   await turn();
   expect(wire.map(ids)).toEqual([["p1"], ["big"], ["p2"]]);
@@ -41,13 +44,13 @@ test("a message too large to share a batch flushes what is pending first, then t
 test("a batch never passes the byte bound nor the message bound, and order is kept", async () => {
   const { box, wire } = outbox();
   const third = Math.floor(MAX_BATCH_BYTES / 3);
-  for (let i = 0; i < 4; i++) box.send(create(SessionRequestSchema, { requestId: `b${i}`, body: { case: "complete", value: { result: new Uint8Array(third) } } }));
+  for (let i = 0; i < 4; i++) box.add(create(SessionRequestSchema, { requestId: `b${i}`, body: { case: "complete", value: { result: new Uint8Array(third) } } }));
   await turn();
   expect(wire.map(ids)).toEqual([["b0", "b1"], ["b2", "b3"]]);
 
   const counted: SessionRequest[] = [];
-  const byCount = new Outbox<SessionRequest>((m) => counted.push(m), requestBatch, () => 1);
-  for (let i = 0; i < MAX_BATCH_MESSAGES + 5; i++) byCount.send(ping(i));
+  const byCount = new TurnBatcher<SessionRequest>((batch) => counted.push(requestBatch(batch)), () => 1, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES);
+  for (let i = 0; i < MAX_BATCH_MESSAGES + 5; i++) byCount.add(ping(i));
   await turn();
   expect(counted.map((m) => ids(m).length)).toEqual([MAX_BATCH_MESSAGES, 5]);
   expect(counted.flatMap(ids)).toEqual(Array.from({ length: MAX_BATCH_MESSAGES + 5 }, (_, i) => `p${i}`));
@@ -55,7 +58,7 @@ test("a batch never passes the byte bound nor the message bound, and order is ke
 
 test("flush() sends what is pending at once (before a half-close)", () => {
   const { box, wire } = outbox();
-  box.send(ping(1));
+  box.add(ping(1));
   box.flush();
   expect(wire.map(ids)).toEqual([["p1"]]);
   box.flush();
@@ -65,9 +68,8 @@ test("flush() sends what is pending at once (before a half-close)", () => {
 test("the batch bound follows the stream's message limit: a quarter of it, at most 256 KiB", async () => {
   expect(batchBytesFor(8 * 1024 * 1024)).toBe(MAX_BATCH_BYTES);
   expect(batchBytesFor(128 * 1024)).toBe(32 * 1024);
-  const wire: SessionRequest[] = [];
-  const box = new Outbox<SessionRequest>((m) => wire.push(m), requestBatch, requestSize, batchBytesFor(128 * 1024));
-  for (let i = 0; i < 3; i++) box.send(create(SessionRequestSchema, { requestId: `r${i}`, body: { case: "complete", value: { result: new Uint8Array(20 * 1024) } } }));
+  const { box, wire } = outbox(128 * 1024);
+  for (let i = 0; i < 3; i++) box.add(create(SessionRequestSchema, { requestId: `r${i}`, body: { case: "complete", value: { result: new Uint8Array(20 * 1024) } } }));
   await turn();
   expect(wire.map(ids)).toEqual([["r0"], ["r1"], ["r2"]]); // two would pass 32 KiB
 });

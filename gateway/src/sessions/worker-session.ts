@@ -13,7 +13,8 @@ import type { EngineBackend } from "../engine/backend.js";
 import type { Grant, LeaseFence, RenewResult } from "../engine/types.js";
 import { GatewayError, Reason } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { batchBytesFor, MAX_BATCH_MESSAGES, Outbox, responseBatch, responseSize } from "../../../sdk-ts/src/transport/session-batching.js";
+import { MAX_BATCH_MESSAGES, responseBatch, responseSize, sessionOutbox } from "../../../sdk-ts/src/transport/session-batching.js";
+import type { TurnBatcher } from "../../../sdk-ts/src/transport/turn-batcher.js";
 import { task } from "../rpc/convert.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";
 import type { TaskOperations } from "../rpc/task-operations.js";
@@ -96,7 +97,7 @@ export class WorkerSession {
   /** The session's long-lived span (tracing on): per-task spans link to it. */
   private span: Span | undefined;
   /** Set when the worker's Hello asked for batching: sends then go through `outbox`. */
-  private outbox: Outbox<SessionResponse> | undefined;
+  private outbox: TurnBatcher<SessionResponse> | undefined;
 
   constructor(private readonly deps: SessionDeps, private readonly transport: SessionTransport) {
     this.log = deps.log.child({ session: this.id });
@@ -288,7 +289,7 @@ export class WorkerSession {
       }),
     });
     // After the Welcome, which always travels alone (the worker expects it first, unwrapped).
-    if (h.batching) this.outbox = new Outbox((m) => this.transport.send(m), responseBatch, responseSize, batchBytesFor(options.maxMessageBytes));
+    if (h.batching) this.outbox = sessionOutbox((m) => this.transport.send(m), responseBatch, responseSize, options.maxMessageBytes);
     this.startKeepalive();
     this.deps.scheduler.addSession(this);
   }
@@ -413,7 +414,7 @@ export class WorkerSession {
     if (this._state === "closed") return;
     this.lastSentAtMs = Date.now();
     const message = create(SessionResponseSchema, { requestId, body });
-    if (this.outbox) this.outbox.send(message);
+    if (this.outbox) this.outbox.add(message);
     else this.transport.send(message);
   }
 

@@ -3,6 +3,7 @@ import {
   SessionRequestBatchSchema, SessionRequestSchema, SessionResponseBatchSchema, SessionResponseSchema,
   type SessionRequest, type SessionResponse,
 } from "../gen/flowfabric/v1/worker_pb.js";
+import { TurnBatcher } from "./turn-batcher.js";
 
 /** Most messages in one batch (the gateway refuses more). */
 export const MAX_BATCH_MESSAGES = 1000;
@@ -24,58 +25,18 @@ export function batchBytesFor(maxMessageBytes: number): number {
 }
 
 /**
- * Coalesces the messages one side of a Session stream sends in one turn of the event loop into
- * one batch message (docs/protocol.md, "Batching"): one gRPC message instead of many saves most
- * of the per-message cost of the stream. Order is kept: a message too large to share a batch
- * flushes what is pending first. Used by the gateway (SessionResponse) and the SDK (SessionRequest).
+ * The outbox of one side of a Session stream (docs/protocol.md, "Batching"): the messages sent in
+ * one turn of the event loop travel as one batch message — one gRPC message instead of many saves
+ * most of the stream's per-message cost. A lone message travels as is; `wrap` builds a batch.
+ * Used by the gateway (SessionResponse) and the SDK (SessionRequest).
  */
-export class Outbox<M> {
-  #pending: M[] = [];
-  #bytes = 0;
-  #scheduled = false;
-
-  /**
-   * @param write sends one message on the stream (a lone message as is, several wrapped).
-   * @param wrap builds the batch message.
-   * @param size estimates a message's encoded size, in bytes (never below the real size).
-   * @param maxBytes most estimated bytes in one batch (see batchBytesFor); a message of that size or
-   *   more travels alone.
-   */
-  constructor(
-    private readonly write: (message: M) => void,
-    private readonly wrap: (messages: M[]) => M,
-    private readonly size: (message: M) => number,
-    private readonly maxBytes = MAX_BATCH_BYTES,
-  ) {}
-
-  /** Queues `message` for the end of this turn. */
-  send(message: M): void {
-    const size = this.size(message);
-    if (size >= this.maxBytes) {
-      this.flush();
-      this.write(message);
-      return;
-    }
-    if (this.#bytes + size > this.maxBytes || this.#pending.length >= MAX_BATCH_MESSAGES) this.flush();
-    this.#pending.push(message);
-    this.#bytes += size;
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => {
-        this.#scheduled = false;
-        this.flush();
-      });
-    }
-  }
-
-  /** Sends what is pending now. */
-  flush(): void {
-    const pending = this.#pending;
-    if (pending.length === 0) return;
-    this.#pending = [];
-    this.#bytes = 0;
-    this.write(pending.length === 1 ? pending[0]! : this.wrap(pending));
-  }
+export function sessionOutbox<M>(
+  write: (message: M) => void,
+  wrap: (messages: M[]) => M,
+  size: (message: M) => number,
+  maxMessageBytes: number,
+): TurnBatcher<M> {
+  return new TurnBatcher((batch) => write(batch.length === 1 ? batch[0]! : wrap(batch)), size, batchBytesFor(maxMessageBytes), MAX_BATCH_MESSAGES);
 }
 
 /** Wraps gateway -> worker messages into one. */
