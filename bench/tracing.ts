@@ -7,7 +7,7 @@
  * gets the full chain: producer -> dispatch -> task -> complete (plus the unary RPC spans).
  */
 import { resolve } from "node:path";
-import { context, trace } from "@opentelemetry/api";
+import { context, trace, type ContextManager } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import {
   BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, ParentBasedSampler, TraceIdRatioBasedSampler, type ReadableSpan,
@@ -30,11 +30,15 @@ class CountingMemoryExporter extends InMemorySpanExporter {
   }
 }
 
-/** Registers the tracer provider (BatchSpanProcessor into memory, as in production minus the network) in this process, once. */
-export function enableTracing(): void {
+/**
+ * Registers the tracer provider (BatchSpanProcessor into memory, as in production minus the
+ * network) in this process, once, with `contextManager` (default: AsyncLocalStorage, what a
+ * worker application registers so user spans nest under the task span).
+ */
+export function enableTracing(contextManager: ContextManager = new AsyncLocalStorageContextManager()): void {
   if (enabled) return;
   enabled = true;
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  context.setGlobalContextManager(contextManager.enable());
   trace.setGlobalTracerProvider(new BasicTracerProvider({
     // BENCH_TRACING_RATIO (default 1): share of producer traces sampled; the gateway and worker follow the parent.
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(Number(process.env["BENCH_TRACING_RATIO"] ?? "1")) }),

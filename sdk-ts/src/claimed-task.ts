@@ -66,7 +66,7 @@ export interface TaskControl {
   /** The worker is shutting down: aborts the signal, keeps the state. */
   shutdown(message: string): void;
   /** Why the signal aborted (or will abort once read); undefined while it has not. */
-  readonly abortReason: TaskAbortReason | undefined;
+  abortReason(): TaskAbortReason | undefined;
   /** The task runs inside `span`: operations become its events and settle requests carry its context. */
   trace(span: Span): void;
 }
@@ -156,7 +156,6 @@ export class ClaimedTask {
     this.tracestate = task.tracestate;
     this.#leaseExpiresAtMs = Number(task.leaseExpiresAtMs);
     this.#channel = channel;
-    const self = this;
     this.#control = Object.freeze({
       fence: this.#fence,
       renewed: (leaseExpiresAtMs: number) => {
@@ -170,9 +169,7 @@ export class ClaimedTask {
       },
       lose: (kind: Exclude<TaskAbortKind, "shutdown">, message: string) => this.#lose({ kind, message }),
       shutdown: (message: string) => this.#abortSignal({ kind: "shutdown", message }),
-      get abortReason() {
-        return self.#abortReason;
-      },
+      abortReason: () => this.#abortReason,
       trace: (span: Span) => {
         this.#span = span;
       },

@@ -175,7 +175,7 @@ export class TaskRegistry {
     if (task === undefined || task !== owner) return;
     this.#held.delete(owner.executionId);
     if (task.state === "lost") {
-      const reason = task[TASK_CONTROL].abortReason;
+      const reason = task[TASK_CONTROL].abortReason();
       this.emit({ type: "task_lost", executionId: task.executionId, kind: reason?.kind ?? "lease_lost", message: reason?.message ?? "" });
     }
     if (this.#held.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();

@@ -70,7 +70,7 @@ async function runAndSettle(task: ClaimedTask, handler: TaskHandler, report: (er
 
 function shouldSettle(task: ClaimedTask): boolean {
   if (task.state !== "running") return false;
-  return task[TASK_CONTROL].abortReason?.kind !== "shutdown";
+  return task[TASK_CONTROL].abortReason()?.kind !== "shutdown";
 }
 
 function messageOf(error: unknown): string {

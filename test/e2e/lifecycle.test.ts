@@ -136,7 +136,7 @@ test("idempotent create returns the same execution", async () => {
   expect(other.executionId).not.toBe(a.executionId);
 });
 
-test("createExecution calls of one turn are batched; each still gets its own answer, a bad one only its own error", async () => {
+test("createExecution calls of one turn (sent together): each gets its own answer in call order, a bad one only its own error", async () => {
   const inputs = Array.from({ length: 300 }, (_, i) => `batched-${i}`);
   const calls = inputs.map((input) => client.createExecution({ lane: "batched", input }));
   // One turn: a valid call, an invalid one (bad lane) and an idempotent pair, sent together.

@@ -16,7 +16,8 @@ type Step = (partition: number, batch: number) => Promise<ScanResult>;
 
 /**
  * Background loops over every partition: lease expiry -> requeue, delayed promotion, deadlines
- * and attempt timeouts, retention of ended executions. Every gateway runs them; the FCALLs are idempotent, so overlap is safe.
+ * and attempt timeouts, retention of ended executions. Every gateway runs them; the FCALLs are
+ * idempotent, so overlap is safe.
  * Each loop waits its interval after a full pass, and repeats a partition while its batch was full.
  */
 export class Scanners {

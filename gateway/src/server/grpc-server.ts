@@ -6,7 +6,7 @@ import { WorkerService, type SessionRequest, type SessionResponse } from "../../
 import { grpcServiceDefinition } from "../../../sdk-ts/src/transport/grpc-service.js";
 import { encodeStatusDetails, FIELD_TRAILER, REASON_TRAILER, STATUS_DETAILS_TRAILER } from "../../../sdk-ts/src/transport/status-details.js";
 import { GatewayError } from "../errors.js";
-import type { Logger } from "../logger.js";
+import { createLogger, type Logger } from "../logger.js";
 import { callContext, type CallContext } from "../rpc/call-context.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";
 import type { SessionTransport } from "../sessions/session-transport.js";
@@ -112,8 +112,8 @@ export function serviceError(err: unknown, log: Logger): Partial<grpc.StatusObje
   return { code, details: ge.message, metadata };
 }
 
-/** A logger that drops everything: a session's fatal error is logged by the session itself. */
-const SILENT: Logger = { info() {}, warn() {}, error() {}, child() { return this; } };
+/** A session's fatal error is logged by the session itself, not again by its transport. */
+const SILENT = createLogger("silent");
 
 /**
  * The lifetime of a server call, shared by the Session and TailStream adapters: `signal` aborts

@@ -220,12 +220,12 @@ export class WorkerSession {
    * one (empty, too long, a Hello or a batch inside) ends the stream before any of it runs.
    */
   private receiveBatch(requests: readonly SessionRequest[]): void {
+    const nested = requests.find((r) => r.body.case === "hello" || r.body.case === "batch")?.body.case;
     const bad = requests.length === 0 || requests.length > MAX_BATCH_MESSAGES
       ? `a batch holds 1..${MAX_BATCH_MESSAGES} requests, got ${requests.length}`
-      : requests.find((r) => r.body.case === "hello" || r.body.case === "batch")?.body.case;
+      : nested !== undefined ? `a batch may not contain a ${nested}` : undefined;
     if (bad !== undefined) {
-      const message = bad === "hello" || bad === "batch" ? `a batch may not contain a ${bad}` : bad;
-      this.fatal(new GatewayError(Reason.PROTOCOL_VIOLATION, message, "batch.requests"));
+      this.fatal(new GatewayError(Reason.PROTOCOL_VIOLATION, bad, "batch.requests"));
       return;
     }
     for (const request of requests) {
