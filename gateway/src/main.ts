@@ -12,6 +12,10 @@ import { setupTelemetry } from "./telemetry/otel-setup.js";
 
 async function main(): Promise<void> {
   const log = createLogger("info");
+  // Last line of defence: every handler catches what a client can cause, but should anything still
+  // escape, it is logged and the gateway keeps serving everyone else.
+  process.on("unhandledRejection", (reason) => log.error("unhandled rejection (kept running)", { err: String(reason), stack: reason instanceof Error ? reason.stack : undefined }));
+  process.on("uncaughtException", (err) => log.error("uncaught exception (kept running)", { err: String(err), stack: err.stack }));
   const options = compileOptions(optionsFromEnv());
   const telemetry = setupTelemetry(telemetryFromEnv(), log);
   let embedded: ServerProcess | undefined;

@@ -144,7 +144,7 @@ export class FlowFabricError extends Error {
     return new FlowFabricError({
       code,
       reason: detail?.reason || firstString(error.metadata, REASON_TRAILER),
-      field: detail?.field || firstString(error.metadata, FIELD_TRAILER),
+      field: detail?.field || headerText(firstString(error.metadata, FIELD_TRAILER)),
       metadata: detail?.metadata,
       message,
       cause: error,
@@ -183,4 +183,14 @@ function firstBinary(metadata: Metadata | undefined, key: string): Uint8Array | 
 function firstString(metadata: Metadata | undefined, key: string): string | undefined {
   const value = metadata?.get(key)[0];
   return typeof value === "string" ? value : undefined;
+}
+
+/** Reverses headerSafe(): a percent-encoded trailer value back to text (kept as is if malformed). */
+function headerText(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }

@@ -145,6 +145,26 @@ test("Session: malformed operations get an OperationError by request id and the 
   s.kill();
 });
 
+test("a non-ASCII tag key is refused with its field named, the trailer percent-encoded (gRPC)", async () => {
+  const err = await exec.call("createExecution", createReq({ tags: { "é": "v" } })).catch((e: unknown) => e);
+  expect(errorDetailOf(err)).toMatchObject({ code: status.INVALID_ARGUMENT, reason: "INVALID_ARGUMENT", field: 'tags["é"]' });
+  const md = (err as { metadata: { get(k: string): unknown[] } }).metadata;
+  expect(md.get("ff-error-field")[0]).toBe('tags["%C3%A9"]');
+  expect(decodeURIComponent(String(md.get("ff-error-field")[0]))).toBe('tags["é"]');
+});
+
+test("a non-ASCII tag key over Connect JSON is a 400 naming the field, not a 500", async () => {
+  const res = await fetch(`${h.gateway.httpAddress}/flowfabric.v1.ExecutionService/CreateExecution`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ lane: "x", tags: { "é\u0000\n": "v" } }),
+  });
+  expect(res.status).toBe(400);
+  expect(res.headers.get("ff-error-field")).toBe('tags["%C3%A9\\u0000\\n"]');
+  const body = (await res.json()) as { code: string; message: string };
+  expect(body.code).toBe("invalid_argument");
+});
+
 test("the gateway keeps serving after all of the above", async () => {
   const res = await exec.call<CreateExecutionResponse>("createExecution", createReq({ kind: "after" }));
   const d = await exec.call<DescribeExecutionResponse>("describeExecution", create(DescribeExecutionRequestSchema, { executionId: res.executionId }));

@@ -4,7 +4,7 @@ import { ExecutionService } from "../../../sdk-ts/src/gen/flowfabric/v1/executio
 import { StreamService, type TailStreamRequest, type TailStreamResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
 import { WorkerService, type SessionRequest, type SessionResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
 import { grpcServiceDefinition } from "../../../sdk-ts/src/transport/grpc-service.js";
-import { encodeStatusDetails, FIELD_TRAILER, REASON_TRAILER, STATUS_DETAILS_TRAILER } from "../../../sdk-ts/src/transport/status-details.js";
+import { encodeStatusDetails, errorTrailers, STATUS_DETAILS_TRAILER } from "../../../sdk-ts/src/transport/status-details.js";
 import { GatewayError } from "../errors.js";
 import { createLogger, type Logger } from "../logger.js";
 import { callContext, type CallContext } from "../rpc/call-context.js";
@@ -107,8 +107,7 @@ export function serviceError(err: unknown, log: Logger): Partial<grpc.StatusObje
   const code = statusOf(ge);
   const metadata = new grpc.Metadata();
   metadata.set(STATUS_DETAILS_TRAILER, Buffer.from(encodeStatusDetails(code, ge.message, detailOf(ge))));
-  metadata.set(REASON_TRAILER, ge.reason);
-  if (ge.field) metadata.set(FIELD_TRAILER, ge.field);
+  for (const [name, value] of errorTrailers(ge.reason, ge.field)) metadata.set(name, value);
   return { code, details: ge.message, metadata };
 }
 

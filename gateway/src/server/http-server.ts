@@ -7,7 +7,7 @@ import { ErrorDetailSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_
 import { ExecutionService } from "../../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
 import { StreamService, type TailStreamRequest, type TailStreamResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
 import { WorkerService } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
-import { FIELD_TRAILER, REASON_TRAILER } from "../../../sdk-ts/src/transport/status-details.js";
+import { errorTrailers } from "../../../sdk-ts/src/transport/status-details.js";
 import { GatewayError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { callContext, type CallContext } from "../rpc/call-context.js";
@@ -101,8 +101,7 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
 function connectError(err: unknown, log: Logger): ConnectError {
   const ge = GatewayError.from(err);
   if (ge.reason === "INTERNAL") log.error("internal error", { err: String(err) });
-  const metadata = new Headers({ [REASON_TRAILER]: ge.reason });
-  if (ge.field) metadata.set(FIELD_TRAILER, ge.field);
+  const metadata = new Headers(errorTrailers(ge.reason, ge.field));
   return new ConnectError(ge.message, statusOf(ge) as number as Code, metadata, [{ desc: ErrorDetailSchema, value: detailOf(ge) }], err);
 }
 

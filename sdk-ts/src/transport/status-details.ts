@@ -13,6 +13,27 @@ export const STATUS_DETAILS_TRAILER = "grpc-status-details-bin";
 export const REASON_TRAILER = "ff-error-reason";
 export const FIELD_TRAILER = "ff-error-field";
 
+/**
+ * Makes any text a legal header/trailer value: printable ASCII other than "%" stays, everything
+ * else (non-ASCII, control characters) is percent-encoded as UTF-8 bytes, as grpc-message is.
+ * Clients decode with decodeURIComponent. User text (e.g. a tag key in a field path) never
+ * reaches a header raw.
+ */
+export function headerSafe(text: string): string {
+  let out = "";
+  for (const byte of Buffer.from(text, "utf8")) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/** The plain error trailers (name, header-safe value) for an error's reason and field. */
+export function errorTrailers(reason: string, field: string): Array<[string, string]> {
+  const trailers: Array<[string, string]> = [[REASON_TRAILER, headerSafe(reason)]];
+  if (field) trailers.push([FIELD_TRAILER, headerSafe(field)]);
+  return trailers;
+}
+
 /** Encodes a google.rpc.Status { code, message, details: [Any(ErrorDetail)] }. */
 export function encodeStatusDetails(code: number, message: string, detail: ErrorDetail): Uint8Array {
   const any = new BinaryWriter().tag(1, 2).string(ERROR_DETAIL_TYPE_URL).tag(2, 2).bytes(toBinary(ErrorDetailSchema, detail)).finish();
