@@ -194,6 +194,9 @@ export interface TelemetryOptions {
   readonly samplerRatio: number;
 }
 
+/** `service.name` when `OTEL_SERVICE_NAME` is unset. */
+export const DEFAULT_SERVICE_NAME = "flowfabric-gateway";
+
 const SAMPLERS = new Set(["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"]);
 
 /** Reads the `OTEL_*` variables (the one place that reads them). Throws naming a malformed variable. */
@@ -242,7 +245,7 @@ export function telemetryFromEnv(env: NodeJS.ProcessEnv = process.env): Telemetr
     otlpHeaders: Object.freeze(pairs("OTEL_EXPORTER_OTLP_HEADERS")),
     otlpTimeoutMs: ms("OTEL_EXPORTER_OTLP_TIMEOUT", 10_000),
     metricExportIntervalMs: ms("OTEL_METRIC_EXPORT_INTERVAL", 60_000),
-    serviceName: text("OTEL_SERVICE_NAME") || "flowfabric-gateway",
+    serviceName: text("OTEL_SERVICE_NAME") || DEFAULT_SERVICE_NAME,
     resourceAttributes: Object.freeze(pairs("OTEL_RESOURCE_ATTRIBUTES")),
     sampler,
     samplerRatio,

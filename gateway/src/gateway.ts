@@ -1,3 +1,4 @@
+import type { Resource } from "@opentelemetry/resources";
 import type { IMetricReader } from "@opentelemetry/sdk-metrics";
 import { compileOptions, type GatewayOptions } from "./config.js";
 import type { EngineBackend } from "./engine/backend.js";
@@ -15,7 +16,6 @@ import type { Services } from "./server/services.js";
 import { SessionRegistry } from "./sessions/session-registry.js";
 import { WorkerSession } from "./sessions/worker-session.js";
 import { TailRegistry } from "./streams/tail-registry.js";
-import { GATEWAY_SCOPE } from "../../sdk-ts/src/telemetry/attributes.js";
 import { GatewayMetrics } from "./telemetry/gateway-metrics.js";
 import { GatewayTelemetry } from "./telemetry/gateway-telemetry.js";
 import { eligibleDepthReader, startMetricsEndpoint } from "./telemetry/metrics-endpoint.js";
@@ -45,11 +45,17 @@ export interface StartOptions extends Partial<GatewayOptions> {
    * `OTEL_METRICS_EXPORTER`). Traces need nothing here: the gateway uses the global tracer provider.
    */
   readonly metricReaders?: readonly IMetricReader[];
+  /**
+   * The resource of the gateway's metrics (main.ts passes the one its spans use, from
+   * `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES`); `service.instance.id` is the gateway id.
+   * Default: `service.name` = flowfabric-gateway.
+   */
+  readonly resource?: Resource;
 }
 
 /** Connects to Valkey, loads the library, and serves. */
 export async function startGateway(start: StartOptions): Promise<Gateway> {
-  const { logger, metricReaders, ...rest } = start;
+  const { logger, metricReaders, resource, ...rest } = start;
   const options = compileOptions(rest);
   const log = (logger ?? createLogger("warn")).child({ gateway: options.gatewayId });
   const engine = await ValkeyBackend.connect({
@@ -71,7 +77,7 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
   };
   const registry = new SessionRegistry();
   const scheduler = new Scheduler(engine, options, log);
-  const metricsEndpoint = startMetricsEndpoint(GATEWAY_SCOPE, options.gatewayId, metricReaders);
+  const metricsEndpoint = startMetricsEndpoint(resource, options.gatewayId, metricReaders);
   const telemetry = new GatewayTelemetry(new GatewayMetrics(metricsEndpoint.meter, {
     sessions: () => registry.size,
     leases: () => registry.leaseCount,

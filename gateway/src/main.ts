@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   }
   let gateway;
   try {
-    gateway = await startGateway({ ...options, valkeyUrl, logger: log, metricReaders: telemetry.metricReaders });
+    gateway = await startGateway({ ...options, valkeyUrl, logger: log, metricReaders: telemetry.metricReaders, resource: telemetry.resource });
   } catch (err) {
     await embedded?.stop();
     throw err;

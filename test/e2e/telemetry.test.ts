@@ -123,6 +123,24 @@ test("one producer call -> one trace: producer -> dispatch -> task -> complete, 
   expect(rpc && parentOf(rpc)).toBe(producerSpan.spanContext().spanId);
 });
 
+test("operations without a traceparent (frames, progress) are children of the task's dispatch span, never roots", async () => {
+  await startWorker("trace-ops", async (task) => {
+    await task.appendFrame("log", "one");
+    await task.updateProgress(50, "half");
+    return "ok";
+  });
+  const { result: { executionId }, span: producerSpan } = await produce(() => client.createExecution({ lane: "trace-ops", input: "x" }));
+  await completed(executionId);
+  const [dispatch] = await waitSpans(executionId, "flowfabric.dispatch");
+  const [append] = await waitSpans(executionId, "flowfabric.append_frame");
+  const [progress] = await waitSpans(executionId, "flowfabric.update_progress");
+  for (const s of [append!, progress!]) {
+    expect(s.spanContext().traceId).toBe(producerSpan.spanContext().traceId);
+    expect(parentOf(s)).toBe(dispatch!.spanContext().spanId);
+    expect(s.links).toHaveLength(1); // the session span
+  }
+});
+
 test("createExecution calls of one turn go in one CreateExecutions call; each keeps its own producer as trace parent", async () => {
   await startWorker("trace-batch", async () => "ok");
   const before = spans.getFinishedSpans().filter((s) => s.name.startsWith("flowfabric.v1.ExecutionService/CreateExecution")).length;

@@ -6,7 +6,7 @@ import { PartitionConfigSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/com
 import {
   AdoptionResultSchema, CancelRequestedSchema, DrainSchema, HeartbeatAckSchema, LeaseLostSchema, LeaseStatusSchema,
   OperationErrorSchema, PingSchema, PongSchema, SessionResponseSchema, TaskPushSchema, WelcomeSchema,
-  type Hello, type SessionRequest, type SessionResponse,
+  type Hello, type SessionRequest, type SessionResponse, type Task,
 } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
 import type { GatewayOptions } from "../config.js";
 import type { EngineBackend } from "../engine/backend.js";
@@ -59,6 +59,12 @@ interface HeldTask {
    * done), but the lease is still held and renewed until the operation resolves.
    */
   settling: boolean;
+  /**
+   * The trace context pushed with the task (the dispatch span's when tracing): the parent of the
+   * task's operations that carry no `traceparent` of their own. Kept once per lease.
+   */
+  readonly traceparent: string;
+  readonly tracestate: string;
 }
 
 type OperationCase = "renewLease" | "updateProgress" | "complete" | "fail" | "cancel" | "delay" | "appendFrame";
@@ -125,11 +131,9 @@ export class WorkerSession {
   /** Pushes granted tasks; false when the session can no longer take them (the caller releases them). */
   push(grants: readonly Grant[]): boolean {
     if (this._state !== "active") return false;
-    for (const g of grants) {
-      this.hold(g.fence, false);
-    }
     const tasks = grants.map(task);
     this.deps.telemetry.dispatched(grants, tasks, this, this.span);
+    grants.forEach((g, i) => this.hold(g.fence, false, tasks[i]));
     this.send({ case: "tasks", value: create(TaskPushSchema, { tasks }) });
     return true;
   }
@@ -261,7 +265,7 @@ export class WorkerSession {
     );
     if (this._state !== "awaiting_hello") return; // closed while adopting
     held.forEach((fence, i) => {
-      if (adoptions[i]?.renewed) this.hold(fence, true);
+      if (adoptions[i]?.renewed) this.hold(fence, true, undefined);
     });
     this.transition("active");
     this.deps.registry.add(this);
@@ -351,7 +355,7 @@ export class WorkerSession {
     // The handler is done with a settling task: its slot is free now, so the next claim is
     // pipelined with this operation instead of waiting for it (one Redis round trip per cycle).
     if (SETTLING.has(body.case)) this.markSettling(leaseId);
-    const span = this.deps.telemetry.startOperation(body.case, body.value, this.span);
+    const span = this.deps.telemetry.startOperation(body.case, body.value, this.span, this.tasks.get(leaseId));
     try {
       let response: SessionResponse["body"];
       switch (body.case) {
@@ -379,8 +383,9 @@ export class WorkerSession {
     if (this.dropTask(leaseId)) this.deps.scheduler.slotsFreed();
   }
 
-  private hold(fence: LeaseFence, acked: boolean): void {
-    this.tasks.set(fence.leaseId, { fence, acked, settling: false });
+  /** Holds a pushed (`pushed` = its Task) or adopted (undefined: no trace context known) lease. */
+  private hold(fence: LeaseFence, acked: boolean, pushed: Task | undefined): void {
+    this.tasks.set(fence.leaseId, { fence, acked, settling: false, traceparent: pushed?.traceparent ?? "", tracestate: pushed?.tracestate ?? "" });
     this.busy++;
     this.deps.registry.holdLease(fence.leaseId, this);
   }

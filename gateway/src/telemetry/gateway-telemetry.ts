@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span, type Tracer } from "@opentelemetry/api";
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span, type Tracer } from "@opentelemetry/api";
 import { FailOutcome, type Task } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
 import {
   ATTR_ATTEMPT_INDEX, ATTR_ERROR_REASON, ATTR_EXECUTION_ID, ATTR_EXECUTION_KIND, ATTR_GATEWAY_ID, ATTR_LANE, ATTR_NAMESPACE,
@@ -19,6 +19,12 @@ export interface TracedSession {
   readonly workerId: string;
   readonly instanceId: string;
   readonly namespace: string;
+}
+
+/** A W3C trace context as carried in protocol fields ("" = none). */
+export interface TraceHeaders {
+  readonly traceparent: string;
+  readonly tracestate: string;
 }
 
 /** A task operation request, as far as tracing is concerned. */
@@ -45,8 +51,9 @@ const OPERATION_OUTCOME: Readonly<Record<string, string>> = { complete: "complet
  *   metadata if any; ends when the stream does. Never a parent: per-task spans link to it.
  * - `flowfabric.dispatch` (PRODUCER): claim -> push of one task, child of the producer's span
  *   stored with the execution; the pushed task carries its context.
- * - `flowfabric.<operation>` (SERVER): complete, fail, cancel, delay, renew_lease, … — child of the
- *   worker's task span (the request's `traceparent`), linked to the session span.
+ * - `flowfabric.<operation>` (SERVER): complete, fail, cancel, delay, renew_lease, append_frame, … —
+ *   child of the worker's task span (the request's `traceparent`) or, without one, of the task's
+ *   dispatch span; linked to the session span. Never a root of its own.
  * - unary RPCs (SERVER): `<service>/<method>`, child of the request's `traceparent` field or metadata.
  */
 export class GatewayTelemetry {
@@ -111,14 +118,24 @@ export class GatewayTelemetry {
     });
   }
 
-  /** Starts the span of an operation received on a Session stream; undefined when tracing is off. */
-  startOperation(operation: string, request: OperationRequest, sessionSpan: Span | undefined): Span | undefined {
+  /**
+   * Starts the span of an operation received on a Session stream. Its parent is the request's own
+   * `traceparent` (the worker's task span) or else `task`'s: the context pushed with the task (the
+   * dispatch span). An operation with neither (tracing off, or an adopted lease without one) gets
+   * no span rather than a one-span trace of its own.
+   */
+  startOperation(operation: string, request: OperationRequest, sessionSpan: Span | undefined, task: TraceHeaders | undefined): Span | undefined {
     if (!this.tracing) return undefined;
+    const own = request.traceparent !== undefined && request.traceparent !== "";
+    const traceparent = own ? request.traceparent! : task?.traceparent ?? "";
+    if (traceparent === "") return undefined;
+    const parent = contextFromTraceparent(traceparent, own ? request.tracestate ?? "" : task?.tracestate ?? "");
+    if (parent === ROOT_CONTEXT) return undefined;
     return this.#tracer.startSpan(operationSpanName(operation), {
       kind: SpanKind.SERVER,
       links: sessionSpan === undefined ? [] : [{ context: sessionSpan.spanContext() }],
       attributes: { [ATTR_EXECUTION_ID]: request.fence?.executionId ?? "" },
-    }, contextFromTraceparent(request.traceparent ?? "", request.tracestate ?? ""));
+    }, parent);
   }
 
   /** Ends an operation span: the outcome of a success, or the error's reason. */

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Meter } from "@opentelemetry/api";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
-import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
+import { defaultResource, resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import { MeterProvider, type IMetricReader } from "@opentelemetry/sdk-metrics";
+import { DEFAULT_SERVICE_NAME } from "../config.js";
 import { GATEWAY_SCOPE, SCOPE_VERSION } from "../../../sdk-ts/src/telemetry/attributes.js";
 import type { CommandClient } from "../engine/connections.js";
 import { PartitionKeys } from "../engine/keys.js";
@@ -22,11 +23,15 @@ export interface MetricsEndpoint {
   shutdown(): Promise<void>;
 }
 
-/** `serviceName` and `gatewayId` become the resource's `service.name` and `service.instance.id` (Prometheus `target_info`). */
-export function startMetricsEndpoint(serviceName: string, gatewayId: string, extraReaders: readonly IMetricReader[] = []): MetricsEndpoint {
+/**
+ * `resource` (main.ts: the one built from `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES`, also
+ * used by spans) plus `service.instance.id` = `gatewayId` describes the metrics (Prometheus
+ * `target_info`, OTLP push). Without one, `service.name` is `flowfabric-gateway`.
+ */
+export function startMetricsEndpoint(resource: Resource | undefined, gatewayId: string, extraReaders: readonly IMetricReader[] = []): MetricsEndpoint {
   const prometheus = new PrometheusExporter({ preventServerStart: true });
-  const resource = defaultResource().merge(resourceFromAttributes({ "service.name": serviceName, "service.instance.id": gatewayId }));
-  const provider = new MeterProvider({ resource, readers: [prometheus, ...extraReaders] });
+  const base = resource ?? defaultResource().merge(resourceFromAttributes({ "service.name": DEFAULT_SERVICE_NAME }));
+  const provider = new MeterProvider({ resource: base.merge(resourceFromAttributes({ "service.instance.id": gatewayId })), readers: [prometheus, ...extraReaders] });
   return {
     meter: provider.getMeter(GATEWAY_SCOPE, SCOPE_VERSION),
     handle: (req, res) => prometheus.getMetricsRequestHandler(req, res),

@@ -2,7 +2,7 @@ import { context, propagation, trace } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
+import { defaultResource, resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import { PeriodicExportingMetricReader, type IMetricReader } from "@opentelemetry/sdk-metrics";
 import {
   AlwaysOffSampler, AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, ParentBasedSampler,
@@ -20,6 +20,11 @@ import { SyncContextManager } from "./sync-context-manager.js";
  * on. Library code (gateway, SDK) only ever talks to `@opentelemetry/api`.
  */
 export interface TelemetrySetup {
+  /**
+   * The process's resource (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`): the same one for
+   * spans and, through `startGateway({ resource })`, for metrics (`target_info`, OTLP push).
+   */
+  readonly resource: Resource;
   /** Extra metric readers for the gateway's meter provider (OTLP push); empty when off. */
   readonly metricReaders: readonly IMetricReader[];
   /** Flushes and stops the tracer provider. */
@@ -27,7 +32,7 @@ export interface TelemetrySetup {
 }
 
 export function setupTelemetry(options: TelemetryOptions, log: Logger): TelemetrySetup {
-  const resource = defaultResource().merge(resourceFromAttributes({ ...options.resourceAttributes, "service.name": options.serviceName }));
+  const resource = telemetryResource(options);
   const headers = { ...options.otlpHeaders };
   let provider: BasicTracerProvider | undefined;
   if (options.tracesExporter !== "none") {
@@ -54,11 +59,17 @@ export function setupTelemetry(options: TelemetryOptions, log: Logger): Telemetr
     log.info("telemetry: metrics pushed over OTLP/HTTP", { url: options.otlpMetricsUrl, intervalMs: options.metricExportIntervalMs });
   }
   return {
+    resource,
     metricReaders,
     shutdown: async () => {
       await provider?.shutdown().catch((err: unknown) => log.warn("telemetry: tracer shutdown failed", { err: String(err) }));
     },
   };
+}
+
+/** The SDK's default resource, then `OTEL_RESOURCE_ATTRIBUTES`, then `OTEL_SERVICE_NAME` (which wins, as the spec says). */
+export function telemetryResource(options: Pick<TelemetryOptions, "serviceName" | "resourceAttributes">): Resource {
+  return defaultResource().merge(resourceFromAttributes({ ...options.resourceAttributes, "service.name": options.serviceName }));
 }
 
 function sampler(options: TelemetryOptions): Sampler {
