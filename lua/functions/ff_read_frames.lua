@@ -7,8 +7,8 @@ no close entry exists).
 KEYS: [1] partition prefix `ff:{p:N}:`, [2] record key.
 ARGV: [1] attempt index (0..2^53-1), [2] after entry id ("" or "ms-seq"), [3] to entry id ("" or
   "ms-seq"), [4] count (1..10000).
-Reply: {1, "OK", mode (durable|summary|best_effort), closed (0|1), close reason, closed at (Unix ms,
-  0 when unknown), frame count (frames appended), summary document or nil, summary version,
+Reply: {1, "OK", mode (durable|summary|best_effort), closed (0|1), close reason, closed at (Unix ms:
+  the time part of the close entry's id; 0 when there is no close entry), frame count (frames appended), summary document or nil, summary version,
   entries: XRANGE reply {{id, {field, value, ...}}, ...}, close entry id ("" when none)}.
 Errors: INVALID_ARGUMENT, NOT_FOUND (no such execution). ]]
 redis.register_function {
@@ -26,12 +26,13 @@ redis.register_function {
     local rec = redis.call('HMGET', core, 'phase', 'pstate', 'acount', 'aidx', 'smode')
     if not rec[1] then H.raise('NOT_FOUND', 'no such execution') end
     local sidx = H.s(idx)
-    local m = redis.call('HMGET', H.k_frames_meta(core, sidx), 'mode', 'closed', 'reason', 'closed_at', 'frames',
+    local m = redis.call('HMGET', H.k_frames_meta(core, sidx), 'mode', 'closed', 'reason', 'close_id', 'frames',
       'sum', 'sumv', 'close_id')
     local mode = m[1] or ((rec[5] and rec[5] ~= '') and rec[5] or 'durable')
     local closed, reason, closed_at = 0, '', 0
     if m[2] == '1' then
-      closed, reason, closed_at = 1, m[3] or '', H.n(m[4])
+      -- One source of truth: the close entry's id time, which TailStream reports too.
+      closed, reason, closed_at = 1, m[3] or '', H.n(string.match(m[4] or '', '^(%d+)'))
     elseif not m[1] then
       local why = H.unopened_close(core, idx, rec)
       if why then closed, reason = 1, why end

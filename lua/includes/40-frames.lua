@@ -6,7 +6,7 @@
 -- Stream entries: a frame is {t = type, p = payload, n = sequence (1-based), [c = correlation id],
 -- [m = metadata JSON], [v = summary version], [d = 1 (durable)]}; the close entry is {x = reason},
 -- always the last entry. Meta fields: mode, opened (ms), frames, bytes, last_id, closed (1),
--- reason, closed_at (ms), close_id; summary: sum (document), sumv, sum_at (ms); best-effort: ttl
+-- reason, close_id (its time part is the close time); summary: sum (document), sumv, sum_at (ms); best-effort: ttl
 -- (ms), rate (frames/s, EMA), last (ms), persist (1 once a durable frame arrived).
 
 -- The transitions' record reads include `fopen` (30-state.lua owns the rest of the lists).
@@ -43,7 +43,8 @@ function H.close_frames(core, r, reason, now)
   if m[2] ~= '1' then
     local skey = H.k_frames(core, idx)
     local id = redis.call('XADD', skey, '*', 'x', reason)
-    redis.call('HSET', mkey, 'closed', 1, 'reason', reason, 'closed_at', now, 'close_id', id)
+    -- The close time is the close entry's id time (what a tail reports): stored once, as close_id.
+    redis.call('HSET', mkey, 'closed', 1, 'reason', reason, 'close_id', id)
     if m[1] == 'best_effort' and m[3] ~= '1' then redis.call('PEXPIRE', skey, H.n(m[4]) > 0 and m[4] or H.BE_DEFAULT_TTL) end
   end
   redis.call('HSET', core, 'fopen', '')

@@ -109,6 +109,22 @@ describe("closing", () => {
     expect((await read(b.id)).closed).toMatchObject({ reason: "completed", entryId: "" });
   });
 
+  test("closed_at_ms is the close entry's id time, the one TailStream reports, even when the stream's ids run ahead of the clock", async () => {
+    const a = await createAndClaim(fx);
+    await append(a.grant.fence, "f1");
+    // An entry id ahead of the server clock (as after a failover to a server whose clock is
+    // behind): XADD keeps ids increasing, so the close entry's id is later than TIME.
+    const { k, uuid } = keysOf(a.id);
+    const ahead = Date.now() + 60_000;
+    await fx.redis.xadd(k.frames(uuid, 0), `${ahead}-0`, "t", "log", "p", "x", "n", "2");
+    await fx.backend.complete(a.grant.fence, undefined);
+    const r = await read(a.id);
+    const close = r.entries[r.entries.length - 1]!;
+    expect(close.kind).toBe("close");
+    expect(r.closed!.closedAtMs).toBe(close.timestampMs);
+    expect(r.closed!.closedAtMs).toBeGreaterThanOrEqual(ahead);
+  });
+
   test("fail: retry_scheduled (the retry is a new attempt with its own stream), then failed", async () => {
     const retry = { maxRetries: 1, backoff: "fixed" as const, initialDelayMs: 0, maxDelayMs: 0, multiplier: 1, jitter: 0, retryableCategories: [] };
     const a = await createAndClaim(fx, { retry });

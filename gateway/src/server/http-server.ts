@@ -1,19 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { AdminService } from "../../../sdk-ts/src/gen/flowfabric/v1/admin_pb.js";
-import { ErrorDetailSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
 import { ExecutionService } from "../../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
-import { StreamService, type TailStreamRequest, type TailStreamResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
+import { StreamService, type TailStreamRequest } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
 import { WorkerService } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
-import { errorTrailers } from "../../../sdk-ts/src/transport/status-details.js";
-import { GatewayError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { callContext, type CallContext } from "../rpc/call-context.js";
-import { detailOf, statusOf } from "../rpc/error-table.js";
-import type { StreamHandlers } from "../rpc/stream-service.js";
-import type { TailSink } from "../streams/tail-session.js";
+import { connectError } from "./connect-error.js";
+import { connectTail } from "./connect-tail.js";
 import type { Services } from "./services.js";
 
 /**
@@ -96,59 +92,4 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
         server.closeAllConnections();
       }),
   };
-}
-
-function connectError(err: unknown, log: Logger): ConnectError {
-  const ge = GatewayError.from(err);
-  if (ge.reason === "INTERNAL") log.error("internal error", { err: String(err) });
-  const metadata = new Headers(errorTrailers(ge.reason, ge.field));
-  return new ConnectError(ge.message, statusOf(ge) as number as Code, metadata, [{ desc: ErrorDetailSchema, value: detailOf(ge) }], err);
-}
-
-/** StreamService.TailStream over Connect: the tail's messages, pulled by the transport (back-pressure). */
-async function* connectTail(streams: StreamHandlers, req: TailStreamRequest, ctx: HandlerContext, log: Logger): AsyncGenerator<TailStreamResponse> {
-  const queue: TailStreamResponse[] = [];
-  const ac = new AbortController();
-  let done = false;
-  let failure: GatewayError | undefined;
-  let wake = null as (() => void) | null;
-  let drained = null as (() => void) | null;
-  const notify = (): void => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  const onAbort = (): void => ac.abort();
-  ctx.signal.addEventListener("abort", onAbort, { once: true });
-  const sink: TailSink = {
-    signal: ac.signal,
-    send: (message) => {
-      queue.push(message);
-      notify();
-      return queue.length < 16;
-    },
-    onDrain: (callback) => { drained = callback; },
-    end: (error) => {
-      done = true;
-      failure = error;
-      notify();
-    },
-  };
-  try {
-    streams.tailStream(req, sink);
-    for (;;) {
-      while (queue.length > 0) {
-        yield queue.shift()!;
-        if (queue.length === 0) drained?.();
-      }
-      if (done) break;
-      await new Promise<void>((resolve) => { wake = resolve; });
-    }
-  } catch (err) {
-    throw connectError(err, log);
-  } finally {
-    ctx.signal.removeEventListener("abort", onAbort);
-    ac.abort();
-  }
-  if (failure) throw connectError(failure, log);
 }

@@ -1,0 +1,14 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ErrorDetailSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
+import { errorTrailers } from "../../../sdk-ts/src/transport/status-details.js";
+import { GatewayError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { detailOf, statusOf } from "../rpc/error-table.js";
+
+/** Any error -> a ConnectError with the ErrorDetail and the ff-error-* headers; INTERNAL ones are logged. */
+export function connectError(err: unknown, log: Logger): ConnectError {
+  const ge = GatewayError.from(err);
+  if (ge.reason === "INTERNAL") log.error("internal error", { err: String(err) });
+  const metadata = new Headers(errorTrailers(ge.reason, ge.field));
+  return new ConnectError(ge.message, statusOf(ge) as number as Code, metadata, [{ desc: ErrorDetailSchema, value: detailOf(ge) }], err);
+}
