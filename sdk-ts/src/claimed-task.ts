@@ -2,14 +2,18 @@ import { create } from "@bufbuild/protobuf";
 import type { Span } from "@opentelemetry/api";
 import { FenceSchema, type Fence } from "./gen/flowfabric/v1/common_pb.js";
 import {
-  AppendFrameRequestSchema,
+  AppendFrameRequestSchema, type AppendFrameRequest, type AppendFrameResponse,
   CancelTaskRequestSchema, CompleteTaskRequestSchema, DelayTaskRequestSchema, FailOutcome, FailTaskRequestSchema,
   RenewLeaseRequestSchema, UpdateProgressRequestSchema, type Task,
 } from "./gen/flowfabric/v1/worker_pb.js";
 import { ErrorCode, FlowFabricError, LocalReason } from "./errors.js";
 import { ATTR_ERROR_REASON, ATTR_OUTCOME, operationSpanName } from "./telemetry/attributes.js";
 import { headersOfSpanContext, traceHeaders, type TraceHeaders } from "./telemetry/trace-context.js";
-import type { OperationKind, OperationRequest, OperationResponse, TaskOperationChannel, TaskState } from "./task-operations.js";
+import { backoffDelayMs } from "./backoff.js";
+import {
+  OPERATION_RETRY_BACKOFF,
+  type OperationKind, type OperationRequest, type OperationResponse, type TaskOperationChannel, type TaskState,
+} from "./task-operations.js";
 import type { TaskAbortKind, TaskAbortReason } from "./worker-events.js";
 import { FrameTail, readStream, type ReadStreamOptions, type ReadStreamResult, type StreamAccess, type TailStreamOptions } from "./streams.js";
 
@@ -51,6 +55,13 @@ export interface AppendFrameResult {
   readonly frameCount: number;
   /** Summary mode: the summary document version after this frame; 0 otherwise. */
   readonly summaryVersion: number;
+}
+
+/** An append that went unanswered, waiting for its turn to be sent again. */
+interface AppendRetry {
+  readonly request: AppendFrameRequest;
+  resolve(response: AppendFrameResponse): void;
+  reject(error: FlowFabricError): void;
 }
 
 /** The worker's handle on a task's internals (not part of the public API). */
@@ -132,6 +143,13 @@ export class ClaimedTask {
   #span: Span | undefined;
   /** Number of the last appendFrame of this lease (lets the gateway drop a re-sent append). */
   #frameSeq = 0;
+  /**
+   * Unanswered appends being sent again, in sequence order: a later append stored before an
+   * earlier one's retry would make the gateway take that retry for a re-send and drop it.
+   */
+  readonly #appendRetries: AppendRetry[] = [];
+  /** The loop sending {@link #appendRetries}, while it runs. */
+  #appendRetrying: Promise<void> | undefined;
   readonly #control: TaskControl;
 
   /** Built by the worker from a pushed task; not meant to be constructed by users. */
@@ -236,7 +254,9 @@ export class ClaimedTask {
    * without awaiting each other are stored in call order; one re-sent after a reconnect is not
    * stored twice. A string payload is sent as UTF-8. Oversize frames (default 64 KiB with type,
    * correlation id and metadata) and full durable streams are rejected with RESOURCE_EXHAUSTED
-   * (reason LIMIT_EXCEEDED, `metadata.limit` naming the limit).
+   * (reason LIMIT_EXCEEDED, `metadata.limit` naming the limit). An append the gateway could not
+   * store (UNAVAILABLE: its store is down or refusing writes) is sent again with backoff, in
+   * order, until it is stored or the lease is gone; a terminal operation waits for those retries.
    */
   async appendFrame(frameType: string, payload: Uint8Array | string, metadata: Readonly<Record<string, string>> = {}, options: AppendFrameOptions = {}): Promise<AppendFrameResult> {
     const request = create(AppendFrameRequestSchema, {
@@ -248,7 +268,12 @@ export class ClaimedTask {
       durable: options.durable ?? false,
       sequence: BigInt(++this.#frameSeq),
     });
-    const response = await this.#operate("appendFrame", request);
+    const response = this.#appendRetries.length > 0
+      ? await this.#retryAppend(request)
+      : await this.#operate("appendFrame", request).catch((error: unknown) => {
+        if (error instanceof FlowFabricError && error.isRetryable) return this.#retryAppend(request);
+        throw error;
+      });
     return { entryId: response.entryId, frameCount: Number(response.frameCount), summaryVersion: Number(response.summaryVersion) };
   }
 
@@ -364,21 +389,73 @@ export class ClaimedTask {
     }
   }
 
+  /**
+   * Sends a terminal operation until it is answered: one that goes unanswered (UNAVAILABLE,
+   * DEADLINE_EXCEEDED, ABORTED — the store was down or refused the write) is sent again with
+   * backoff, never turned into another outcome; a retry of one that had committed is reconciled
+   * by the gateway (protocol rule 9). Retries stop once the lease is known lost or the worker closes.
+   */
   async #settle<K extends OperationKind>(kind: K, request: OperationRequest<K>): Promise<OperationResponse<K>> {
     this.#assertRunning();
     this.#state = "settling";
-    try {
-      const response = await this.#channel.submit(this, kind, request);
-      this.#span?.addEvent(operationSpanName(kind)).setAttribute(ATTR_OUTCOME, SETTLED_OUTCOME[kind] ?? kind);
-      this.#end("consumed");
-      return response;
-    } catch (error) {
-      const ffError = FlowFabricError.fromServiceError(error);
-      this.#span?.addEvent(operationSpanName(kind), { [ATTR_OUTCOME]: "error", [ATTR_ERROR_REASON]: ffError.reason });
-      if (ffError.isLeaseGone || ffError.reason === LocalReason.CLOSED) this.#end("consumed");
-      else if (this.#lostWhileSettling !== undefined) this.#end("lost");
-      else this.#state = "running";
-      throw ffError;
+    // Frames first: the end of the attempt closes its stream.
+    if (this.#appendRetrying !== undefined) await this.#appendRetrying;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const response = await this.#channel.submit(this, kind, request);
+        this.#span?.addEvent(operationSpanName(kind)).setAttribute(ATTR_OUTCOME, SETTLED_OUTCOME[kind] ?? kind);
+        this.#end("consumed");
+        return response;
+      } catch (error) {
+        const ffError = FlowFabricError.fromServiceError(error);
+        this.#span?.addEvent(operationSpanName(kind), { [ATTR_OUTCOME]: "error", [ATTR_ERROR_REASON]: ffError.reason });
+        if (ffError.isRetryable && this.#lostWhileSettling === undefined) {
+          await this.#retryPause(attempt);
+          continue;
+        }
+        if (ffError.isLeaseGone || ffError.reason === LocalReason.CLOSED) this.#end("consumed");
+        else if (this.#lostWhileSettling !== undefined) this.#end("lost");
+        else this.#state = "running";
+        throw ffError;
+      }
     }
+  }
+
+  /** Queues an unanswered append for another try, in sequence order, and starts the retry loop. */
+  #retryAppend(request: AppendFrameRequest): Promise<AppendFrameResponse> {
+    return new Promise<AppendFrameResponse>((resolve, reject) => {
+      const at = this.#appendRetries.findIndex((r) => r.request.sequence > request.sequence);
+      this.#appendRetries.splice(at < 0 ? this.#appendRetries.length : at, 0, { request, resolve, reject });
+      this.#appendRetrying ??= this.#sendAppendRetries().finally(() => { this.#appendRetrying = undefined; });
+    });
+  }
+
+  async #sendAppendRetries(): Promise<void> {
+    for (let attempt = 0; this.#appendRetries.length > 0;) {
+      await this.#retryPause(attempt);
+      const head = this.#appendRetries[0]!;
+      try {
+        if (this.#state !== "running" && this.#state !== "settling") this.#assertRunning();
+        const response = await this.#channel.submit(this, "appendFrame", head.request);
+        this.#appendRetries.shift();
+        head.resolve(response);
+        attempt = 0;
+      } catch (error) {
+        const ffError = FlowFabricError.fromServiceError(error);
+        if (ffError.isRetryable) {
+          attempt++;
+          continue;
+        }
+        if (ffError.isLeaseGone) this.#lose({ kind: "lease_lost", message: ffError.reason });
+        this.#appendRetries.shift();
+        head.reject(ffError);
+      }
+    }
+  }
+
+  /** The pause before retry number `attempt` (0-based) of an unanswered operation. */
+  #retryPause(attempt: number): Promise<void> {
+    const ms = backoffDelayMs(attempt, this.#channel.retryBackoff ?? OPERATION_RETRY_BACKOFF);
+    return new Promise((resolve) => setTimeout(resolve, ms));
   }
 }

@@ -72,6 +72,13 @@ export type LocalReason = (typeof LocalReason)[keyof typeof LocalReason];
 /** Gateway reasons after which the task's lease is definitely gone (protocol rule 8). */
 export const LEASE_GONE_REASONS: ReadonlySet<string> = new Set(["STALE_LEASE", "LEASE_EXPIRED", "EXECUTION_NOT_ACTIVE", "NOT_FOUND"]);
 
+/**
+ * Codes after which an operation may be sent again, with backoff (docs/protocol.md, "Errors and
+ * reasons"): the gateway or its store did not answer, so the operation may or may not have
+ * happened; every worker write is idempotent (fence + replay reconciliation, frame sequences).
+ */
+export const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([ErrorCode.UNAVAILABLE, ErrorCode.DEADLINE_EXCEEDED, ErrorCode.ABORTED]);
+
 /** Everything needed to build a {@link FlowFabricError}. */
 export interface FlowFabricErrorInit {
   /** gRPC status name. */
@@ -120,6 +127,14 @@ export class FlowFabricError extends Error {
   /** True when the gateway reported that the task's lease is gone (rule 8's definitive errors). */
   get isLeaseGone(): boolean {
     return LEASE_GONE_REASONS.has(this.reason) || this.reason === LocalReason.LEASE_LOST;
+  }
+
+  /**
+   * True when the operation went unanswered (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED) and may be
+   * sent again; the SDK retries terminal operations and frame appends on these by itself.
+   */
+  get isRetryable(): boolean {
+    return RETRYABLE_CODES.has(this.code) && this.reason !== LocalReason.CLOSED;
   }
 
   /** An error raised by the SDK itself. */

@@ -1,3 +1,4 @@
+import type { BackoffPolicy } from "./backoff.js";
 import type { StreamAccess } from "./streams.js";
 import type {
   AppendFrameRequest, AppendFrameResponse,
@@ -39,8 +40,9 @@ export const TERMINAL_OPERATIONS: ReadonlySet<OperationKind> = new Set<Operation
 /**
  * Life of a {@link ClaimedTask}: `running` -> `settling` (a terminal operation is in flight) ->
  * `consumed` (it succeeded or the lease turned out to be gone); `running` -> `lost` (lease lost or
- * cancelled by someone else). A terminal operation refused for another reason (e.g.
- * PAYLOAD_TOO_LARGE) returns the task from `settling` to `running`.
+ * cancelled by someone else). A terminal operation that goes unanswered (UNAVAILABLE...) is
+ * retried and the task stays `settling`; one refused for another reason (e.g. PAYLOAD_TOO_LARGE)
+ * returns the task from `settling` to `running`.
  */
 export type TaskState = "running" | "settling" | "consumed" | "lost";
 
@@ -64,4 +66,13 @@ export interface TaskOperationChannel {
   taskEnded(task: OperationOwner): void;
   /** Channel for reading frame streams (ClaimedTask.readStream/tailStream); absent in fakes. */
   readonly streams?: StreamAccess;
+  /** Backoff between retries of an unanswered operation; default {@link OPERATION_RETRY_BACKOFF}. */
+  readonly retryBackoff?: BackoffPolicy;
 }
+
+/**
+ * Backoff between retries of a terminal operation or a frame append that went unanswered
+ * (UNAVAILABLE...): full jitter, 100 ms doubling to 2 s — well inside a lease TTL, which the
+ * gateway keeps renewing for a lease TTL after each failed attempt.
+ */
+export const OPERATION_RETRY_BACKOFF: BackoffPolicy = Object.freeze({ initialDelayMs: 100, maxDelayMs: 2000 });

@@ -62,7 +62,8 @@ async function runAndSettle(task: ClaimedTask, handler: TaskHandler, report: (er
     const ffError = FlowFabricError.fromServiceError(error);
     report(ffError);
     // A refused completion (e.g. PAYLOAD_TOO_LARGE) leaves the task running: fail it instead.
-    if (outcome.ok && shouldSettle(task)) {
+    // An unanswered one never does (complete retries until answered): its result is not lost.
+    if (outcome.ok && !ffError.isRetryable && shouldSettle(task)) {
       await task.fail(ffError.message, "error").catch((failError: unknown) => report(FlowFabricError.fromServiceError(failError)));
     }
   }

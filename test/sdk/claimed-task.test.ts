@@ -12,6 +12,7 @@ interface Sent { kind: OperationKind; request: unknown; resolve(response: unknow
 
 /** A fake operation channel: records operations; the test answers them. */
 class FakeChannel implements TaskOperationChannel {
+  readonly retryBackoff = { initialDelayMs: 1, maxDelayMs: 1 };
   readonly sent: Sent[] = [];
   readonly ended: OperationOwner[] = [];
   submit(_task: OperationOwner, kind: OperationKind, request: unknown): Promise<never> {
@@ -223,4 +224,78 @@ test("CLOSED while settling consumes the task (outcome unknown)", async () => {
   channel.last().reject(FlowFabricError.local(ErrorCode.CANCELLED, "CLOSED", "closed"));
   await expect(done).rejects.toMatchObject({ reason: "CLOSED" });
   expect(task.state).toBe("consumed");
+});
+
+/** Resolves once the channel has received `n` operations in all. */
+async function sentCount(channel: FakeChannel, n: number): Promise<void> {
+  while (channel.sent.length < n) await new Promise((r) => setTimeout(r, 1));
+}
+
+test.each([ErrorCode.UNAVAILABLE, ErrorCode.DEADLINE_EXCEEDED, ErrorCode.ABORTED])("an unanswered complete (%s) is sent again until answered; the task stays settling", async (code) => {
+  const { task, channel } = makeTask();
+  const done = task.complete("result");
+  for (let i = 1; i <= 3; i++) {
+    await sentCount(channel, i);
+    expect(task.state).toBe("settling");
+    channel.last().reject(operationError(code, code));
+  }
+  await sentCount(channel, 4);
+  expect(channel.sent.map((s) => s.kind)).toEqual(["complete", "complete", "complete", "complete"]);
+  expect(channel.sent.every((s) => s.request === channel.sent[0]!.request)).toBe(true);
+  channel.last().resolve(create(CompleteTaskResponseSchema, { reconciled: true }));
+  await expect(done).resolves.toEqual({ reconciled: true });
+  expect(task.state).toBe("consumed");
+  expect(channel.ended).toEqual([task]);
+});
+
+test("retries of an unanswered settle stop once the lease is known lost", async () => {
+  const { task, channel } = makeTask();
+  const done = task.fail("boom");
+  task[TASK_CONTROL].lose("lease_lost", "LEASE_EXPIRED");
+  channel.last().reject(operationError(ErrorCode.UNAVAILABLE, "UNAVAILABLE"));
+  await expect(done).rejects.toMatchObject({ code: "UNAVAILABLE" });
+  expect(channel.sent).toHaveLength(1);
+  expect(task.state).toBe("lost");
+});
+
+test("appends refused as UNAVAILABLE are sent again in order, and a settle waits for them", async () => {
+  const { task, channel } = makeTask();
+  const a1 = task.appendFrame("t", "one");
+  const a2 = task.appendFrame("t", "two");
+  const first = channel.sent[0]!;
+  const second = channel.sent[1]!;
+  second.reject(operationError(ErrorCode.UNAVAILABLE, "UNAVAILABLE")); // the later one fails first
+  first.reject(operationError(ErrorCode.UNAVAILABLE, "UNAVAILABLE"));
+  await flush();
+  const a3 = task.appendFrame("t", "three"); // made while retries are pending: queued behind them
+  const complete = task.complete();
+  const seqOf = (i: number): bigint => (channel.sent[i]!.request as { sequence: bigint }).sequence;
+  await sentCount(channel, 3);
+  expect(seqOf(2)).toBe(1n);
+  channel.last().reject(operationError(ErrorCode.UNAVAILABLE, "UNAVAILABLE")); // still down
+  await sentCount(channel, 4);
+  expect(seqOf(3)).toBe(1n);
+  channel.last().resolve({ entryId: "1-0", frameCount: 1n, summaryVersion: 0n });
+  await sentCount(channel, 5);
+  expect(seqOf(4)).toBe(2n);
+  channel.last().resolve({ entryId: "2-0", frameCount: 2n, summaryVersion: 0n });
+  await sentCount(channel, 6);
+  expect(seqOf(5)).toBe(3n);
+  expect(channel.sent.filter((s) => s.kind === "complete")).toHaveLength(0);
+  channel.last().resolve({ entryId: "3-0", frameCount: 3n, summaryVersion: 0n });
+  await expect(Promise.all([a1, a2, a3])).resolves.toEqual([
+    { entryId: "1-0", frameCount: 1, summaryVersion: 0 }, { entryId: "2-0", frameCount: 2, summaryVersion: 0 }, { entryId: "3-0", frameCount: 3, summaryVersion: 0 },
+  ]);
+  await sentCount(channel, 7);
+  expect(channel.last().kind).toBe("complete");
+  channel.last().resolve(create(CompleteTaskResponseSchema));
+  await complete;
+});
+
+test("an append refused for good is not retried", async () => {
+  const { task, channel } = makeTask();
+  const a = task.appendFrame("t", "x");
+  channel.last().reject(operationError(ErrorCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED"));
+  await expect(a).rejects.toMatchObject({ reason: "LIMIT_EXCEEDED" });
+  expect(channel.sent).toHaveLength(1);
 });

@@ -10,6 +10,7 @@ import { runTask } from "../../sdk-ts/src/task-runner.js";
 
 /** Answers every operation at once with `answer(kind, request)`. */
 class AutoChannel implements TaskOperationChannel {
+  readonly retryBackoff = { initialDelayMs: 1, maxDelayMs: 1 };
   readonly calls: { kind: OperationKind; request: Record<string, unknown> }[] = [];
   constructor(private readonly answer: (kind: OperationKind) => unknown = (kind) =>
     kind === "fail" ? create(FailTaskResponseSchema, { outcome: FailOutcome.FAILED }) : create(CompleteTaskResponseSchema)) {}
@@ -69,5 +70,17 @@ test("a refused completion is reported and the task is failed instead", async ()
   expect(reported).toEqual([tooLarge]);
   expect(channel.calls.map((c) => c.kind)).toEqual(["complete", "fail"]);
   expect(channel.calls[1]!.request).toMatchObject({ reason: "result too large", category: "error" });
+  expect(task.state).toBe("consumed");
+});
+
+test("an unanswered completion is retried until answered, never turned into a fail", async () => {
+  const down = new FlowFabricError({ code: "UNAVAILABLE", reason: "UNAVAILABLE", message: "store down" });
+  let refusals = 3;
+  const channel = new AutoChannel((kind) => (kind === "complete" && refusals-- > 0 ? down : create(CompleteTaskResponseSchema)));
+  const reported: FlowFabricError[] = [];
+  const task = makeTask(channel);
+  await runTask(task, () => "the result", (e) => reported.push(e));
+  expect(channel.calls.map((c) => c.kind)).toEqual(["complete", "complete", "complete", "complete"]);
+  expect(reported).toEqual([]);
   expect(task.state).toBe("consumed");
 });

@@ -62,6 +62,23 @@ function standaloneUrl(opts: ConnectionOptions): string {
   return opts.url ?? (opts.seeds?.[0] !== undefined ? `redis://${opts.seeds[0]}` : "redis://127.0.0.1:6379");
 }
 
+/** Longest wait between two reconnect attempts to a store that is down, in ms. */
+export const RECONNECT_MAX_DELAY_MS = 1000;
+
+/**
+ * How every store connection rides out an outage (one place for all of them). iovalkey's default
+ * rejects the commands queued on a connection after 20 failed reconnects (~10 s), which turned a
+ * `complete` sent during a longer outage into UNAVAILABLE although the lease was still valid. With
+ * no such limit a command waits for the store however long it is down: every worker write is
+ * idempotent (fence + replay reconciliation; creates by idempotency key), and a caller that will
+ * not wait has its own deadline. Reconnects back off to {@link RECONNECT_MAX_DELAY_MS}, so a
+ * returning store is in use again within about a second.
+ */
+export const OUTAGE_OPTIONS: Readonly<Pick<RedisOptions, "maxRetriesPerRequest" | "retryStrategy">> = Object.freeze({
+  maxRetriesPerRequest: null,
+  retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), RECONNECT_MAX_DELAY_MS),
+});
+
 /** The command connection: autopipelined; in Cluster mode FCALLs are not auto-pipelined. */
 export function createCommandClient(opts: ConnectionOptions): CommandClient {
   const cluster = clusterAddress(opts);
@@ -69,10 +86,22 @@ export function createCommandClient(opts: ConnectionOptions): CommandClient {
     return new Cluster(cluster.nodes, {
       enableAutoPipelining: true,
       autoPipeliningIgnoredCommands: ["fcall", "fcall_ro"],
-      redisOptions: cluster.redisOptions,
+      redisOptions: { ...cluster.redisOptions, ...OUTAGE_OPTIONS },
     });
   }
-  return new Redis(standaloneUrl(opts), { enableAutoPipelining: true });
+  return new Redis(standaloneUrl(opts), { enableAutoPipelining: true, ...OUTAGE_OPTIONS });
+}
+
+/**
+ * Closes a store connection: QUIT when it is up (pending replies still arrive), else at once — a
+ * QUIT queued on a connection whose store is down would wait for the store (no retry limit).
+ */
+export async function closeConnection(c: CommandClient): Promise<void> {
+  if (c.status !== "ready") {
+    c.disconnect();
+    return;
+  }
+  try { await c.quit(); } catch { c.disconnect(); }
 }
 
 export type MessageListener = (channel: string, message: string) => void;
@@ -163,7 +192,7 @@ export class ShardedSubscriber {
       c.removeAllListeners("close");
       c.removeAllListeners("error");
       c.on("error", () => undefined);
-      try { await c.quit(); } catch { c.disconnect(); }
+      await closeConnection(c);
     }));
   }
 
@@ -211,15 +240,12 @@ export async function openBlockingConnection(command: CommandClient, slotKey: st
   conn.on("ready", () => {
     conn.client("ID").then((id) => { clientId = Number(id); }, () => undefined);
   });
-  const quit = async (c: Redis): Promise<void> => {
-    try { await c.quit(); } catch { c.disconnect(); }
-  };
   return {
     conn,
     unblock: async () => Number(await control.call("CLIENT", "UNBLOCK", String(clientId))) === 1,
     close: async () => {
       conn.disconnect();
-      if (ownControl) await quit(control);
+      if (ownControl) await closeConnection(control);
     },
   };
 }

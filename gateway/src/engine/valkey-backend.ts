@@ -4,7 +4,7 @@
  */
 import { randomInt, randomUUID } from "node:crypto";
 import type { EngineBackend } from "./backend.js";
-import { ShardedSubscriber, createCommandClient, type CommandClient, type ConnectionOptions } from "./connections.js";
+import { ShardedSubscriber, closeConnection, createCommandClient, type CommandClient, type ConnectionOptions } from "./connections.js";
 import { EngineError, EngineErrorCode } from "./errors.js";
 import { buildCancelByHolder, buildCancelByOperator, decodeCancel, FN_CANCEL } from "./fcall/cancel.js";
 import { buildClaim, decodeClaim, FN_CLAIM } from "./fcall/claim.js";
@@ -267,7 +267,10 @@ export class ValkeyBackend implements EngineBackend {
         else batch[i]!.resolve(out);
       });
     } catch (err) {
-      for (const p of batch) p.reject(err);
+      // The appends queued behind a failed call fail with it: sent now, they could be stored
+      // before the worker's retry of this batch, which the lease's sequence would then take for
+      // a re-send (protocol: appends are stored in call order).
+      for (const p of [...batch, ...(this.appendQueues.get(key)?.splice(0) ?? [])]) p.reject(err);
     }
     const queue = this.appendQueues.get(key) ?? [];
     if (queue.length === 0) {
@@ -340,11 +343,7 @@ export class ValkeyBackend implements EngineBackend {
     const watcher = this.watcher;
     this.watcher = null;
     if (watcher) await watcher.close();
-    try {
-      await this.client.quit();
-    } catch {
-      this.client.disconnect();
-    }
+    await closeConnection(this.client);
   }
 }
 

@@ -23,6 +23,8 @@ type Step = (partition: number, batch: number) => Promise<ScanResult>;
 export class Scanners {
   private readonly abort = new AbortController();
   private readonly running: Promise<void>[] = [];
+  /** Resolves when stop() is called. */
+  private readonly stopped = new Promise<void>((resolve) => this.abort.signal.addEventListener("abort", () => resolve(), { once: true }));
 
   constructor(private readonly engine: EngineBackend, private readonly options: ScannerOptions, private readonly log: Logger) {}
 
@@ -48,11 +50,14 @@ export class Scanners {
     const signal = this.abort.signal;
     while (!signal.aborted) {
       try {
-        await Promise.all(
+        const pass = Promise.all(
           Array.from({ length: this.engine.partitions }, async (_, p) => {
             for (let r = await step(p, this.options.scanBatch); r.more && !signal.aborted; r = await step(p, this.options.scanBatch));
           }),
         );
+        pass.catch(() => undefined);
+        // stop() does not wait for a pass stuck on a store that is down (its calls wait for the store).
+        await Promise.race([pass, this.stopped]);
       } catch (err) {
         if (!signal.aborted) this.log.warn("scanner pass failed", { scanner: name, err: String(err) });
       }

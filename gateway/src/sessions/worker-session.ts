@@ -55,8 +55,8 @@ interface HeldTask {
   /** The worker confirmed it has the task; unacknowledged tasks are requeued when the session dies. */
   acked: boolean;
   /**
-   * A complete/fail/cancel/delay for it is in flight: its slot is already free (the handler is
-   * done), but the lease is still held and renewed until the operation resolves.
+   * A complete/fail/cancel/delay for it was received: its slot is already free (the handler is
+   * done), but the lease is still held and renewed until one of them is answered for good.
    */
   settling: boolean;
   /**
@@ -65,6 +65,15 @@ interface HeldTask {
    */
   readonly traceparent: string;
   readonly tracestate: string;
+  /** Terminal operations for it now waiting on the store. */
+  settlesInFlight: number;
+  /**
+   * When its last terminal operation failed without a definitive answer (UNAVAILABLE: the store
+   * refused or was unreachable); undefined while one is in flight or none failed. The worker is
+   * expected to retry; if it stays silent for a lease TTL, heartbeats stop renewing the lease, so
+   * it lapses and the task is requeued — never held and renewed forever (see {@link renewable}).
+   */
+  settleFailedAtMs: number | undefined;
 }
 
 type OperationCase = "renewLease" | "updateProgress" | "complete" | "fail" | "cancel" | "delay" | "appendFrame";
@@ -308,7 +317,9 @@ export class WorkerSession {
     try {
       do {
         this.heartbeatPending = false;
-        const held = [...this.tasks.values()].map((t) => t.fence);
+        const now = Date.now();
+        const held: LeaseFence[] = [];
+        for (const t of this.tasks.values()) if (this.renewable(t, now)) held.push(t.fence);
         const results = held.length > 0 ? await this.deps.engine.renew(held, this.id, this.deps.options.leaseTtlMs) : [];
         let lost = 0;
         let renewed = 0;
@@ -354,7 +365,7 @@ export class WorkerSession {
     const leaseId = body.value.fence?.leaseId ?? "";
     // The handler is done with a settling task: its slot is free now, so the next claim is
     // pipelined with this operation instead of waiting for it (one Redis round trip per cycle).
-    if (SETTLING.has(body.case)) this.markSettling(leaseId);
+    const settling = SETTLING.has(body.case) ? this.markSettling(leaseId) : undefined;
     const span = this.deps.telemetry.startOperation(body.case, body.value, this.span, this.tasks.get(leaseId));
     try {
       let response: SessionResponse["body"];
@@ -374,9 +385,15 @@ export class WorkerSession {
       const ge = GatewayError.from(err);
       this.deps.telemetry.endOperation(span, { case: body.case }, ge);
       if (ge.reason === Reason.INTERNAL) this.log.error("operation failed", { op: body.case, err: String(err) });
-      if (SETTLING.has(body.case) && DEFINITIVE.has(ge.reason)) this.settle(leaseId);
+      if (settling && DEFINITIVE.has(ge.reason)) this.settle(leaseId);
+      else if (settling && --settling.settlesInFlight === 0) settling.settleFailedAtMs = Date.now();
       this.operationError(requestId, ge);
     }
+  }
+
+  /** Heartbeats renew a held task unless its failed terminal operation went unretried for a lease TTL. */
+  private renewable(t: HeldTask, nowMs: number): boolean {
+    return t.settleFailedAtMs === undefined || nowMs - t.settleFailedAtMs < this.deps.options.leaseTtlMs;
   }
 
   private settle(leaseId: string): void {
@@ -385,18 +402,26 @@ export class WorkerSession {
 
   /** Holds a pushed (`pushed` = its Task) or adopted (undefined: no trace context known) lease. */
   private hold(fence: LeaseFence, acked: boolean, pushed: Task | undefined): void {
-    this.tasks.set(fence.leaseId, { fence, acked, settling: false, traceparent: pushed?.traceparent ?? "", tracestate: pushed?.tracestate ?? "" });
+    this.tasks.set(fence.leaseId, {
+      fence, acked, settling: false, settlesInFlight: 0, settleFailedAtMs: undefined,
+      traceparent: pushed?.traceparent ?? "", tracestate: pushed?.tracestate ?? "",
+    });
     this.busy++;
     this.deps.registry.holdLease(fence.leaseId, this);
   }
 
-  private markSettling(leaseId: string): void {
+  /** A terminal operation for the task arrived; returns the held task (undefined when not held). */
+  private markSettling(leaseId: string): HeldTask | undefined {
     const held = this.tasks.get(leaseId);
-    if (!held || held.settling) return;
+    if (!held) return undefined;
+    held.settlesInFlight++;
+    held.settleFailedAtMs = undefined;
+    if (held.settling) return held;
     held.settling = true;
     held.acked = true; // a worker settling a task certainly has it
     this.busy--;
     this.deps.scheduler.slotsFreed();
+    return held;
   }
 
   /** Forgets a task; true when it was held. */
