@@ -39,7 +39,7 @@ export interface RetryPolicySpec {
   readonly maxRetries: number;
   /** Backoff shape. Default "exponential". */
   readonly backoff?: "fixed" | "exponential";
-  /** First (or every, when fixed) retry delay, in milliseconds. Default 1000. */
+  /** First (or every, when fixed) retry delay, in milliseconds. Default 1000; 0 retries at once. */
   readonly initialDelayMs?: number;
   /** Upper bound of an exponential delay, in milliseconds. Default 60000. */
   readonly maxDelayMs?: number;
@@ -194,7 +194,7 @@ function toRetryPolicy(spec: RetryPolicySpec): RetryPolicy {
   return create(RetryPolicySchema, {
     maxRetries: spec.maxRetries,
     backoff: spec.backoff === "fixed" ? BackoffKind.FIXED : spec.backoff === "exponential" ? BackoffKind.EXPONENTIAL : BackoffKind.UNSPECIFIED,
-    initialDelayMs: BigInt(Math.floor(spec.initialDelayMs ?? 0)),
+    ...(spec.initialDelayMs !== undefined ? { initialDelayMs: BigInt(Math.floor(spec.initialDelayMs)) } : {}),
     maxDelayMs: BigInt(Math.floor(spec.maxDelayMs ?? 0)),
     multiplier: spec.multiplier ?? 0,
     jitter: spec.jitter ?? 0,

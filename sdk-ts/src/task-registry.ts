@@ -125,7 +125,8 @@ export class TaskRegistry {
   /** Someone else cancelled a running execution. */
   cancelRequested(message: CancelRequested): void {
     const reason = message.cancelledBy === "" ? message.reason : `${message.reason} (by ${message.cancelledBy})`;
-    this.#held.get(message.executionId)?.[TASK_CONTROL].lose("cancelled", reason);
+    const task = this.#held.get(message.executionId);
+    if (task !== undefined && (message.leaseId === "" || message.leaseId === task.leaseId)) task[TASK_CONTROL].lose("cancelled", reason);
   }
 
   /** A heartbeat period passed (counts missed renewals). */

@@ -63,6 +63,24 @@ test("a failure is retried and then succeeds", async () => {
   expect(d.attemptCount).toBe(2);
 });
 
+test("RetryPolicy.initial_delay_ms: an explicit 0 retries at once; absent keeps the 1,000 ms default", async () => {
+  const outcomes = new Map<string, { sentAtMs: number; retryAtMs: number | undefined }>();
+  await startWorker(["retry-zero"], async (task) => {
+    if (task.attemptIndex > 0) return "again";
+    const sentAtMs = Date.now();
+    const r = await task.fail("boom", "transient");
+    outcomes.set(task.executionId, { sentAtMs, retryAtMs: r.retryAtMs });
+  });
+  const zero = await client.createExecution({ lane: "retry-zero", kind: "k", input: "", retryPolicy: { maxRetries: 1, initialDelayMs: 0 } });
+  const absent = await client.createExecution({ lane: "retry-zero", kind: "k", input: "", retryPolicy: { maxRetries: 1 } });
+  await eventually(() => client.getResult(zero.executionId), (x) => x.state === "completed");
+  await eventually(() => client.getResult(absent.executionId), (x) => x.state === "completed");
+  const z = outcomes.get(zero.executionId)!;
+  const a = outcomes.get(absent.executionId)!;
+  expect(z.retryAtMs! - z.sentAtMs).toBeLessThan(500);
+  expect(a.retryAtMs! - a.sentAtMs).toBeGreaterThanOrEqual(900);
+});
+
 test("retries exhausted -> failed; a non-retryable category fails at once", async () => {
   await startWorker(["exhaust"], async (task) => {
     throw Object.assign(new Error(`boom ${task.attemptIndex}`), { category: task.executionKind === "fatal" ? "validation" : "transient" });

@@ -1,4 +1,5 @@
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { fromBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, decodeBinaryHeader } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { ErrorDetailSchema, PublicState } from "../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
 import { ExecutionService } from "../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
@@ -62,6 +63,8 @@ test("a validation error names the field in the Connect error details and header
   expect(res.status).toBe(400);
   expect(res.headers.get("ff-error-reason")).toBe("INVALID_ARGUMENT");
   expect(res.headers.get("ff-error-field")).toBe("lane");
+  const detail = fromBinary(ErrorDetailSchema, decodeBinaryHeader(res.headers.get("ff-error-detail-bin")!));
+  expect({ reason: detail.reason, field: detail.field }).toEqual({ reason: "INVALID_ARGUMENT", field: "lane" });
   const body = (await res.json()) as { code: string; details: { type: string }[] };
   expect(body.code).toBe("invalid_argument");
   expect(body.details[0]?.type).toBe("flowfabric.v1.ErrorDetail");

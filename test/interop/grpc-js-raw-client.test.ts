@@ -19,6 +19,8 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { fromBinary } from "@bufbuild/protobuf";
+import { ErrorDetailSchema } from "../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
 import { startGateway } from "../../gateway/src/index.js";
 import { startTestServer, type TestServer } from "../support/redis.js";
 
@@ -53,7 +55,7 @@ interface SessionResponse {
   tasks?: { tasks: Task[] };
   heartbeatAck?: { leases: { executionId: string; renewed: boolean; leaseExpiresAtMs: number; reason: string }[] };
   leaseLost?: { executionId: string; leaseId: string; reason: string };
-  cancelRequested?: { executionId: string; reason: string; cancelledBy: string };
+  cancelRequested?: { executionId: string; leaseId: string; reason: string; cancelledBy: string };
   drain?: { reason: string; graceMs: number };
   ping?: { nonce: number };
   pong?: { nonce: number };
@@ -198,6 +200,11 @@ test("a stream whose first message is not a Hello ends with INVALID_ARGUMENT / H
   const status = await s.ended;
   expect(status.code).toBe(grpc.status.INVALID_ARGUMENT);
   expect(status.metadata.get("ff-error-reason")).toEqual(["HELLO_REQUIRED"]);
+  // The whole ErrorDetail, decodable with the classes generated from proto/ alone.
+  const detail = fromBinary(ErrorDetailSchema, status.metadata.get("ff-error-detail-bin")[0] as Buffer);
+  expect(detail.reason).toBe("HELLO_REQUIRED");
+  expect(detail.field).toBe("hello");
+  expect(detail.message).toMatch(/Hello/);
 });
 
 test("a hand-written grpc-js worker runs 50 executions: complete, fail+retry, cancel while running", async () => {
@@ -313,6 +320,7 @@ test("a hand-written grpc-js worker runs 50 executions: complete, fail+retry, ca
     "cancel_requested for the held task",
   );
   expect(cancelRequested.cancelRequested!.reason).toBe("interop test cancels the held task");
+  expect(cancelRequested.cancelRequested!.leaseId).toBe(heldTask!.fence.leaseId);
   // The lease is revoked: a late complete is refused with EXECUTION_NOT_ACTIVE.
   const late = await s.op("complete", { fence: heldTask!.fence, result: Buffer.from("too late") });
   expect(late.body).toBe("error");

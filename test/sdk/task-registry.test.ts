@@ -77,7 +77,7 @@ test("heartbeat acks renew; a non-renewal loses only tasks received before that 
   expect(a?.signal.reason).toEqual({ kind: "lease_lost", message: "LEASE_EXPIRED" });
 });
 
-test("lease_lost matches the lease id; cancel_requested aborts with kind cancelled", async () => {
+test("lease_lost and cancel_requested match the lease id; cancel_requested aborts with kind cancelled", async () => {
   const { registry, session } = setup();
   registry.receive(session.s, push("1:a", "1:b"));
   const a = await registry.next();
@@ -86,7 +86,9 @@ test("lease_lost matches the lease id; cancel_requested aborts with kind cancell
   expect(a?.state).toBe("running");
   registry.leaseLost(create(LeaseLostSchema, { executionId: "1:a", leaseId: "lease-1:a", reason: "LEASE_EXPIRED" }));
   expect(a?.state).toBe("lost");
-  registry.cancelRequested(create(CancelRequestedSchema, { executionId: "1:b", reason: "user asked", cancelledBy: "operator" }));
+  registry.cancelRequested(create(CancelRequestedSchema, { executionId: "1:b", leaseId: "older-lease", reason: "stale", cancelledBy: "operator" }));
+  expect(b?.state).toBe("running"); // about an older lease of the same execution
+  registry.cancelRequested(create(CancelRequestedSchema, { executionId: "1:b", leaseId: "lease-1:b", reason: "user asked", cancelledBy: "operator" }));
   expect(b?.signal.reason).toEqual({ kind: "cancelled", message: "user asked (by operator)" });
   await expect(registry.whenIdle()).resolves.toBeUndefined();
 });

@@ -150,7 +150,8 @@ export function retryPolicy(p: RetryPolicy | undefined, field: string): RetryPol
   if (p.backoff !== BackoffKind.UNSPECIFIED && p.backoff !== BackoffKind.FIXED && p.backoff !== BackoffKind.EXPONENTIAL) {
     throw GatewayError.invalid(`${field}.backoff`, `unknown backoff kind ${p.backoff}`);
   }
-  const initialDelayMs = p.initialDelayMs === 0n ? 1000 : timeMs(p.initialDelayMs, `${field}.initial_delay_ms`);
+  // Absent (proto3 optional) = the default; an explicit 0 = retry at once.
+  const initialDelayMs = p.initialDelayMs === undefined ? 1000 : timeMs(p.initialDelayMs, `${field}.initial_delay_ms`);
   const maxDelayMs = p.maxDelayMs === 0n ? Math.max(60_000, initialDelayMs) : timeMs(p.maxDelayMs, `${field}.max_delay_ms`);
   if (maxDelayMs < initialDelayMs) throw GatewayError.invalid(`${field}.max_delay_ms`, "must be >= initial_delay_ms");
   const multiplier = p.multiplier === 0 ? 2 : p.multiplier;

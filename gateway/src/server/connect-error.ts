@@ -1,6 +1,6 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, encodeBinaryHeader } from "@connectrpc/connect";
 import { ErrorDetailSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
-import { errorTrailers } from "../../../sdk-ts/src/transport/status-details.js";
+import { DETAIL_TRAILER, detailTrailerBytes, errorTrailers } from "../../../sdk-ts/src/transport/status-details.js";
 import { GatewayError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";
@@ -9,6 +9,8 @@ import { detailOf, statusOf } from "../rpc/error-table.js";
 export function connectError(err: unknown, log: Logger): ConnectError {
   const ge = GatewayError.from(err);
   if (ge.reason === "INTERNAL") log.error("internal error", { err: String(err) });
+  const detail = detailOf(ge);
   const metadata = new Headers(errorTrailers(ge.reason, ge.field));
-  return new ConnectError(ge.message, statusOf(ge) as number as Code, metadata, [{ desc: ErrorDetailSchema, value: detailOf(ge) }], err);
+  metadata.set(DETAIL_TRAILER, encodeBinaryHeader(detailTrailerBytes(detail)));
+  return new ConnectError(ge.message, statusOf(ge) as number as Code, metadata, [{ desc: ErrorDetailSchema, value: detail }], err);
 }

@@ -4,7 +4,7 @@ import { ExecutionService } from "../../../sdk-ts/src/gen/flowfabric/v1/executio
 import { StreamService, type TailStreamRequest, type TailStreamResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
 import { WorkerService, type SessionRequest, type SessionResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
 import { grpcServiceDefinition } from "../../../sdk-ts/src/transport/grpc-service.js";
-import { encodeStatusDetails, errorTrailers, STATUS_DETAILS_TRAILER } from "../../../sdk-ts/src/transport/status-details.js";
+import { DETAIL_TRAILER, detailTrailerBytes, encodeStatusDetails, errorTrailers, STATUS_DETAILS_TRAILER } from "../../../sdk-ts/src/transport/status-details.js";
 import { GatewayError } from "../errors.js";
 import { createLogger, type Logger } from "../logger.js";
 import { callContext, type CallContext } from "../rpc/call-context.js";
@@ -106,7 +106,9 @@ export function serviceError(err: unknown, log: Logger): Partial<grpc.StatusObje
   if (ge.reason === "INTERNAL") log.error("internal error", { err: String(err), stack: err instanceof Error ? err.stack : undefined });
   const code = statusOf(ge);
   const metadata = new grpc.Metadata();
-  metadata.set(STATUS_DETAILS_TRAILER, Buffer.from(encodeStatusDetails(code, ge.message, detailOf(ge))));
+  const detail = detailOf(ge);
+  metadata.set(STATUS_DETAILS_TRAILER, Buffer.from(encodeStatusDetails(code, ge.message, detail)));
+  metadata.set(DETAIL_TRAILER, Buffer.from(detailTrailerBytes(detail)));
   for (const [name, value] of errorTrailers(ge.reason, ge.field)) metadata.set(name, value);
   return { code, details: ge.message, metadata };
 }

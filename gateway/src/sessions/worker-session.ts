@@ -150,7 +150,7 @@ export class WorkerSession {
   /** Another party cancelled a task this session holds. */
   cancelRequested(leaseId: string, executionId: string, reason: string, by: string): void {
     if (!this.dropTask(leaseId)) return;
-    this.send({ case: "cancelRequested", value: create(CancelRequestedSchema, { executionId, reason, cancelledBy: by }) });
+    this.send({ case: "cancelRequested", value: create(CancelRequestedSchema, { executionId, leaseId, reason, cancelledBy: by }) });
     this.deps.scheduler.slotsFreed();
   }
 

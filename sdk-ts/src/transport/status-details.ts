@@ -3,15 +3,23 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { ErrorDetailSchema, type ErrorDetail } from "../gen/flowfabric/v1/common_pb.js";
 
 /**
- * Error details on the wire. Every gateway error carries a flowfabric.v1.ErrorDetail twice:
+ * Error details on the wire. Every gateway error carries a flowfabric.v1.ErrorDetail three ways:
  * - the standard gRPC way: `grpc-status-details-bin` holding a google.rpc.Status whose details
  *   contain `type.googleapis.com/flowfabric.v1.ErrorDetail` (what Connect and grpc-status tooling read);
+ * - `ff-error-detail-bin`: the ErrorDetail itself, serialized — for stub users, who can decode it
+ *   with the classes generated from proto/ alone (no google.rpc.Status needed);
  * - plain ASCII trailers `ff-error-reason` and `ff-error-field`, for clients that do not decode protobuf.
  */
 export const ERROR_DETAIL_TYPE_URL = "type.googleapis.com/flowfabric.v1.ErrorDetail";
 export const STATUS_DETAILS_TRAILER = "grpc-status-details-bin";
+export const DETAIL_TRAILER = "ff-error-detail-bin";
 export const REASON_TRAILER = "ff-error-reason";
 export const FIELD_TRAILER = "ff-error-field";
+
+/** The value of the `ff-error-detail-bin` trailer: the serialized ErrorDetail (base64 on HTTP/1.1 and in Connect headers, as every `-bin` header). */
+export function detailTrailerBytes(detail: ErrorDetail): Uint8Array {
+  return toBinary(ErrorDetailSchema, detail);
+}
 
 /**
  * Makes any text a legal header/trailer value: printable ASCII other than "%" stays, everything
