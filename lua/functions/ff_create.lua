@@ -7,9 +7,10 @@ ARGV: [1] namespace, [2] lane, [3] kind, [4] input (bytes), [5] priority (-1000.
   [15] retry multiplier, [16] retry jitter (0..1), [17] retryable categories (CSV, empty = all),
   [18] idempotency key (empty = none), [19] traceparent, [20] tracestate, [21] tag count T,
   [22..21+2T] tag name, tag value pairs, [22+2T] frame stream mode (durable|summary|best_effort),
-  [23+2T] best-effort stream TTL (ms, 1..2^53-1).
+  [23+2T] best-effort stream TTL (ms, 1..2^53-1), [24+2T] idempotency window (ms, 0 = 24 h,
+  else 1000..86400000).
 Reply: {1, "OK", execution id, duplicate (0|1), public state}. With an idempotency key that is
-  already taken (24 h window): the existing id, duplicate = 1, its current state, and no writes.
+  already taken (within its window): the existing id, duplicate = 1, its current state, and no writes.
 Errors: INVALID_ARGUMENT (detail `field`). ]]
 redis.register_function('ff_create', H.wrap(function(keys, args)
   local prefix, core, u, eid = H.exec_keys(keys)
@@ -35,10 +36,12 @@ redis.register_function('ff_create', H.wrap(function(keys, args)
   local tp = H.str(args[19], 'traceparent', true)
   local ts = H.str(args[20], 'tracestate', true)
   local ntags = H.int(args[21], 'tag_count', 0, 100000)
-  H.argc(args, 23 + 2 * ntags)
+  H.argc(args, 24 + 2 * ntags)
   for i = 22, 21 + 2 * ntags do H.str(args[i], 'tag', true) end
   local smode = H.enum(args[22 + 2 * ntags], 'stream_mode', H.FRAME_MODES)
   local sttl = H.int(args[23 + 2 * ntags], 'stream_ttl_ms', 1, H.MAX_INT)
+  local idem_ttl = H.int(args[24 + 2 * ntags], 'idempotency_ttl_ms', 0, H.IDEM_TTL_MS)
+  if idem_ttl == 0 then idem_ttl = H.IDEM_TTL_MS elseif idem_ttl < 1000 then H.invalid('idempotency_ttl_ms', idem_ttl) end
 
   local idem_key = idem ~= '' and H.k_idem(prefix, ns, idem) or nil
   if idem_key then
@@ -93,6 +96,6 @@ redis.register_function('ff_create', H.wrap(function(keys, args)
     H.to_eligible(prefix, u, ns, lane, score)
   end
   if deadline > 0 then redis.call('ZADD', H.k_timeouts(prefix), deadline, u) end
-  if idem_key then redis.call('SET', idem_key, eid, 'PX', H.IDEM_TTL_MS) end
+  if idem_key then redis.call('SET', idem_key, eid, 'PX', idem_ttl) end
   return { 1, 'OK', eid, 0, pstate }
 end))

@@ -7,7 +7,7 @@ H.VERSION = FF_LIBRARY_VERSION
 -- Epoch of eligible scores (2020-01-01T00:00:00Z) and the width of one priority band (2^42 ms).
 H.SCORE_EPOCH = 1577836800000
 H.SCORE_BAND = 4398046511104
--- Create idempotency window.
+-- Create idempotency window: the default, and the longest a create may ask for.
 H.IDEM_TTL_MS = 86400000
 -- Largest integer accepted for a time or a count argument (2^53 - 1).
 H.MAX_INT = 9007199254740991

@@ -17,3 +17,9 @@ export function backoffDelayMs(attempt: number, policy: BackoffPolicy, random: (
   const capMs = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** exponent);
   return Math.floor(random() * (capMs + 1));
 }
+
+/**
+ * Backoff between retries of an operation that went unanswered (a settle, a frame append, a
+ * create): full jitter, 100 ms doubling to 2 s — well inside a lease TTL.
+ */
+export const RETRY_BACKOFF: BackoffPolicy = Object.freeze({ initialDelayMs: 100, maxDelayMs: 2000 });

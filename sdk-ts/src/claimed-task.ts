@@ -9,9 +9,8 @@ import {
 import { ErrorCode, FlowFabricError, LocalReason } from "./errors.js";
 import { ATTR_ERROR_REASON, ATTR_OUTCOME, operationSpanName } from "./telemetry/attributes.js";
 import { headersOfSpanContext, traceHeaders, type TraceHeaders } from "./telemetry/trace-context.js";
-import { backoffDelayMs } from "./backoff.js";
+import { backoffDelayMs, RETRY_BACKOFF } from "./backoff.js";
 import {
-  OPERATION_RETRY_BACKOFF,
   type OperationKind, type OperationRequest, type OperationResponse, type TaskOperationChannel, type TaskState,
 } from "./task-operations.js";
 import type { TaskAbortKind, TaskAbortReason } from "./worker-events.js";
@@ -455,7 +454,7 @@ export class ClaimedTask {
 
   /** The pause before retry number `attempt` (0-based) of an unanswered operation. */
   #retryPause(attempt: number): Promise<void> {
-    const ms = backoffDelayMs(attempt, this.#channel.retryBackoff ?? OPERATION_RETRY_BACKOFF);
+    const ms = backoffDelayMs(attempt, this.#channel.retryBackoff ?? RETRY_BACKOFF);
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
 }

@@ -129,6 +129,13 @@ export interface ClientOptions {
   readonly connectTimeoutMs?: number;
   /** Deadline of each call, in milliseconds. Default 30000. */
   readonly callTimeoutMs?: number;
+  /**
+   * How long `createExecution`/`createExecutions` keep re-sending a create that went unanswered
+   * (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED: the gateway or its store was away), with backoff,
+   * in milliseconds; 0 turns the retries off. Default 60000, at most 300000. Safe: every create
+   * carries an idempotency key (one the SDK generates when the spec has none).
+   */
+  readonly createRetryWindowMs?: number;
   /** Sent as `authorization: Bearer <token>` when set. */
   readonly authToken?: string;
   /** gRPC transport settings. */
@@ -145,6 +152,8 @@ export interface CompiledClientOptions {
   readonly connectTimeoutMs: number;
   /** Per-call deadline, in milliseconds. */
   readonly callTimeoutMs: number;
+  /** Retry window of unanswered creates, in milliseconds (0: no retries). */
+  readonly createRetryWindowMs: number;
   /** Bearer token, when set. */
   readonly authToken: string | undefined;
   /** gRPC settings. */
@@ -190,6 +199,7 @@ export function compileClientOptions(options: ClientOptions = {}): CompiledClien
     namespace: options.namespace ?? "default",
     connectTimeoutMs: positive(options.connectTimeoutMs ?? 10_000, "connectTimeoutMs"),
     callTimeoutMs: positive(options.callTimeoutMs ?? 30_000, "callTimeoutMs"),
+    createRetryWindowMs: integerIn(options.createRetryWindowMs ?? 60_000, 0, 300_000, "createRetryWindowMs"),
     authToken: authToken(options.authToken),
     grpc: compileGrpcOptions(options.grpc),
   });

@@ -1,4 +1,4 @@
-import type { BackoffPolicy } from "./backoff.js";
+import type { BackoffPolicy, RETRY_BACKOFF } from "./backoff.js";
 import type { StreamAccess } from "./streams.js";
 import type {
   AppendFrameRequest, AppendFrameResponse,
@@ -66,13 +66,6 @@ export interface TaskOperationChannel {
   taskEnded(task: OperationOwner): void;
   /** Channel for reading frame streams (ClaimedTask.readStream/tailStream); absent in fakes. */
   readonly streams?: StreamAccess;
-  /** Backoff between retries of an unanswered operation; default {@link OPERATION_RETRY_BACKOFF}. */
+  /** Backoff between retries of an unanswered operation; default {@link RETRY_BACKOFF}. */
   readonly retryBackoff?: BackoffPolicy;
 }
-
-/**
- * Backoff between retries of a terminal operation or a frame append that went unanswered
- * (UNAVAILABLE...): full jitter, 100 ms doubling to 2 s — well inside a lease TTL, which the
- * gateway keeps renewing for a lease TTL after each failed attempt.
- */
-export const OPERATION_RETRY_BACKOFF: BackoffPolicy = Object.freeze({ initialDelayMs: 100, maxDelayMs: 2000 });

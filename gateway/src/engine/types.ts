@@ -47,6 +47,8 @@ export interface CreateSpec {
   readonly attemptTimeoutMs: number;
   /** Empty = none. */
   readonly idempotencyKey: string;
+  /** How long the idempotency key is remembered, in ms; 0 or absent: 24 hours. */
+  readonly idempotencyTtlMs?: number;
   readonly maxReclaims: number;
   readonly traceparent: string;
   readonly tracestate: string;

@@ -203,12 +203,22 @@ export function createSpec(r: CreateExecutionRequest, field: string, limits: Lim
     deadlineAtMs: timeMs(r.deadlineAtMs, p("deadline_at_ms")),
     attemptTimeoutMs: timeMs(r.attemptTimeoutMs, p("attempt_timeout_ms")),
     idempotencyKey: maxBytes(r.idempotencyKey, p("idempotency_key"), 256),
+    idempotencyTtlMs: idempotencyTtl(r.idempotencyTtlMs, p("idempotency_ttl_ms")),
     maxReclaims: r.maxReclaims === 0 ? 10 : Math.min(r.maxReclaims, 10_000),
     traceparent,
     tracestate: maxBytes(r.tracestate, p("tracestate"), 512) || (r.traceparent ? "" : defaultTracestate),
     streamMode: streamMode(r.streamMode, p("stream_mode")),
     streamTtlMs: streamTtl(r.streamTtlMs, p("stream_ttl_ms")),
   };
+}
+
+/** Longest idempotency window, in ms (the default: 24 hours). */
+const MAX_IDEMPOTENCY_TTL_MS = 86_400_000;
+
+function idempotencyTtl(value: bigint, field: string): number {
+  if (value === 0n) return 0;
+  if (value < 1000n || value > BigInt(MAX_IDEMPOTENCY_TTL_MS)) throw GatewayError.invalid(field, `must be 0 or in [1000, ${MAX_IDEMPOTENCY_TTL_MS}] ms`);
+  return Number(value);
 }
 
 function streamTtl(value: bigint, field: string): number {

@@ -21,7 +21,7 @@ export function buildCreate(partition: number, uuid: string, spec: CreateSpec): 
     r.retryableCategories.join(","), spec.idempotencyKey, spec.traceparent, spec.tracestate, String(tags.length),
   ];
   for (const [k, v] of tags) argv.push(k, v);
-  argv.push(spec.streamMode ?? "durable", int(spec.streamTtlMs ?? DEFAULT_STREAM_TTL_MS));
+  argv.push(spec.streamMode ?? "durable", int(spec.streamTtlMs ?? DEFAULT_STREAM_TTL_MS), int(spec.idempotencyTtlMs ?? 0));
   return { keys: [keys.prefix, keys.core(uuid)], argv };
 }
 
