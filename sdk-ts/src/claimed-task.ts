@@ -7,7 +7,8 @@ import {
   RenewLeaseRequestSchema, UpdateProgressRequestSchema, type Task,
 } from "./gen/flowfabric/v1/worker_pb.js";
 import { ErrorCode, FlowFabricError, LocalReason } from "./errors.js";
-import { ATTR_ERROR_REASON, ATTR_OUTCOME, operationSpanName } from "./telemetry/attributes.js";
+import { ATTR_ERROR_REASON, ATTR_OUTCOME } from "./telemetry/attributes.js";
+import { OPERATIONS } from "./transport/worker-operations.js";
 import { headersOfSpanContext, traceHeaders, type TraceHeaders } from "./telemetry/trace-context.js";
 import { backoffDelayMs, RETRY_BACKOFF } from "./backoff.js";
 import {
@@ -15,9 +16,6 @@ import {
 } from "./task-operations.js";
 import type { TaskAbortKind, TaskAbortReason } from "./worker-events.js";
 import { FrameTail, readStream, type ReadStreamOptions, type ReadStreamResult, type StreamAccess, type TailStreamOptions } from "./streams.js";
-
-/** Task span outcome of each terminal operation (fail sets its own: retry_scheduled or failed). */
-const SETTLED_OUTCOME: Partial<Record<OperationKind, string>> = { complete: "completed", fail: "failed", cancel: "cancelled", delay: "delayed" };
 
 /** Consecutive missed renewals after which {@link ClaimedTask.isLeaseHealthy} turns false. */
 export const UNHEALTHY_AFTER_MISSED_RENEWALS = 3;
@@ -307,7 +305,6 @@ export class ClaimedTask {
   async fail(reason: string, category = "error"): Promise<FailResult> {
     const response = await this.#settle("fail", create(FailTaskRequestSchema, { fence: this.#fence, reason, category, ...this.#traceHeaders() }));
     const retry = response.outcome === FailOutcome.RETRY_SCHEDULED;
-    this.#span?.setAttribute(ATTR_OUTCOME, retry ? "retry_scheduled" : "failed");
     return {
       outcome: retry ? "retry_scheduled" : "failed",
       retryAtMs: retry ? Number(response.retryAtMs) : undefined,
@@ -378,11 +375,11 @@ export class ClaimedTask {
     this.#assertRunning();
     try {
       const response = await this.#channel.submit(this, kind, request);
-      this.#span?.addEvent(operationSpanName(kind));
+      this.#span?.addEvent(OPERATIONS[kind].spanName);
       return response;
     } catch (error) {
       const ffError = FlowFabricError.fromServiceError(error);
-      this.#span?.addEvent(operationSpanName(kind), { [ATTR_OUTCOME]: "error", [ATTR_ERROR_REASON]: ffError.reason });
+      this.#span?.addEvent(OPERATIONS[kind].spanName, { [ATTR_OUTCOME]: "error", [ATTR_ERROR_REASON]: ffError.reason });
       if (ffError.isLeaseGone) this.#lose({ kind: "lease_lost", message: ffError.reason });
       throw ffError;
     }
@@ -402,12 +399,13 @@ export class ClaimedTask {
     for (let attempt = 0; ; attempt++) {
       try {
         const response = await this.#channel.submit(this, kind, request);
-        this.#span?.addEvent(operationSpanName(kind)).setAttribute(ATTR_OUTCOME, SETTLED_OUTCOME[kind] ?? kind);
+        const op = OPERATIONS[kind];
+        this.#span?.addEvent(op.spanName).setAttribute(ATTR_OUTCOME, op.outcome(response) ?? kind);
         this.#end("consumed");
         return response;
       } catch (error) {
         const ffError = FlowFabricError.fromServiceError(error);
-        this.#span?.addEvent(operationSpanName(kind), { [ATTR_OUTCOME]: "error", [ATTR_ERROR_REASON]: ffError.reason });
+        this.#span?.addEvent(OPERATIONS[kind].spanName, { [ATTR_OUTCOME]: "error", [ATTR_ERROR_REASON]: ffError.reason });
         if (ffError.isRetryable && this.#lostWhileSettling === undefined) {
           await this.#retryPause(attempt);
           continue;

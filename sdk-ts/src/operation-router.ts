@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode, FlowFabricError, LocalReason } from "./errors.js";
 import type { SessionRequest, SessionResponse } from "./gen/flowfabric/v1/worker_pb.js";
-import { TERMINAL_OPERATIONS, type OperationKind, type OperationOwner, type OperationRequest, type OperationResponse } from "./task-operations.js";
+import type { OperationKind, OperationOwner, OperationRequest, OperationResponse } from "./task-operations.js";
+import { OPERATIONS } from "./transport/worker-operations.js";
 import type { WorkerSession } from "./worker-session.js";
 
 interface PendingOperation {
@@ -85,7 +86,7 @@ export class OperationRouter {
   #flush(): void {
     for (const op of [...this.#pending.values()]) {
       if (op.sentOn !== undefined) continue;
-      if (!TERMINAL_OPERATIONS.has(op.kind) && op.owner.state === "lost") {
+      if (!OPERATIONS[op.kind].settles && op.owner.state === "lost") {
         this.#pending.delete(op.requestId);
         op.reject(FlowFabricError.local(ErrorCode.FAILED_PRECONDITION, LocalReason.LEASE_LOST, `the lease of ${op.owner.executionId} was lost before ${op.kind} was answered`));
         continue;

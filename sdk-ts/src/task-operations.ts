@@ -1,41 +1,9 @@
 import type { BackoffPolicy, RETRY_BACKOFF } from "./backoff.js";
 import type { StreamAccess } from "./streams.js";
-import type {
-  AppendFrameRequest, AppendFrameResponse,
-  CancelTaskRequest, CancelTaskResponse, CompleteTaskRequest, CompleteTaskResponse, DelayTaskRequest, DelayTaskResponse,
-  FailTaskRequest, FailTaskResponse, RenewLeaseRequest, RenewLeaseResponse, UpdateProgressRequest, UpdateProgressResponse,
-} from "./gen/flowfabric/v1/worker_pb.js";
+import type { OperationKind, OperationRequest, OperationResponse } from "./transport/worker-operations.js";
 
-/**
- * Request and response of each task operation, keyed by the `SessionRequest.body` case
- * (the `SessionResponse.body` answer uses the same case).
- */
-export interface OperationTypes {
-  /** Lease renewal. */
-  readonly renewLease: readonly [RenewLeaseRequest, RenewLeaseResponse];
-  /** Progress report. */
-  readonly updateProgress: readonly [UpdateProgressRequest, UpdateProgressResponse];
-  /** Successful completion (terminal). */
-  readonly complete: readonly [CompleteTaskRequest, CompleteTaskResponse];
-  /** Failure report (terminal). */
-  readonly fail: readonly [FailTaskRequest, FailTaskResponse];
-  /** Cancellation by the lease holder (terminal). */
-  readonly cancel: readonly [CancelTaskRequest, CancelTaskResponse];
-  /** Delay and release (terminal). */
-  readonly delay: readonly [DelayTaskRequest, DelayTaskResponse];
-  /** Output frame append (docs/streams.md). */
-  readonly appendFrame: readonly [AppendFrameRequest, AppendFrameResponse];
-}
-
-/** Name of a task operation. */
-export type OperationKind = keyof OperationTypes;
-/** Request message of operation `K`. */
-export type OperationRequest<K extends OperationKind> = OperationTypes[K][0];
-/** Response message of operation `K`. */
-export type OperationResponse<K extends OperationKind> = OperationTypes[K][1];
-
-/** Operations that end the task (and free its slot) when they succeed. */
-export const TERMINAL_OPERATIONS: ReadonlySet<OperationKind> = new Set<OperationKind>(["complete", "fail", "cancel", "delay"]);
+/** The operation types come from the one table of worker operations (transport/worker-operations.ts). */
+export type { OperationKind, OperationRequest, OperationResponse } from "./transport/worker-operations.js";
 
 /**
  * Life of a {@link ClaimedTask}: `running` -> `settling` (a terminal operation is in flight) ->

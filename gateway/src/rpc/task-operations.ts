@@ -7,16 +7,41 @@ import {
   type DelayTaskResponse, type FailTaskRequest, type FailTaskResponse, type RenewLeaseRequest, type RenewLeaseResponse,
   type UpdateProgressRequest, type UpdateProgressResponse,
 } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
+import type {
+  OperationBody, OperationKind, OperationRequest, OperationResponse, WorkerOperation,
+} from "../../../sdk-ts/src/transport/worker-operations.js";
 import type { EngineBackend } from "../engine/backend.js";
 import { GatewayError } from "../errors.js";
 import { GatewayMetrics } from "../telemetry/gateway-metrics.js";
 import * as v from "./validate.js";
 
 /**
+ * One handler per worker operation of the table (sdk-ts/src/transport/worker-operations.ts),
+ * named after its Session case. `field` prefixes the field paths of validation errors (the Session
+ * case's proto field name on the stream, empty for the unary mirrors).
+ */
+export type OperationHandlers = {
+  readonly [K in OperationKind]: (request: OperationRequest<K>, field?: string) => Promise<OperationResponse<K>>;
+};
+
+/**
+ * Runs the handler of one operation — the one dispatch the Session stream and both listeners'
+ * unary mirrors share. `field`: see {@link OperationHandlers}.
+ */
+export function runOperation<K extends OperationKind>(handlers: OperationHandlers, body: { readonly case: K; readonly value: OperationRequest<K> }, field = ""): Promise<OperationResponse<K>> {
+  return handlers[body.case](body.value, field);
+}
+
+/** The unary `WorkerService` mirror of `op`, for the listeners (no field prefix). */
+export function unaryMirror(handlers: OperationHandlers, op: WorkerOperation): (request: OperationBody["value"]) => Promise<OperationResponse<OperationKind>> {
+  return (request) => runOperation(handlers, { case: op.kind, value: request } as OperationBody);
+}
+
+/**
  * The worker task operations, shared by the Session stream and the unary WorkerService mirrors.
  * Each validates its request, makes one engine call, and builds the response.
  */
-export class TaskOperations {
+export class TaskOperations implements OperationHandlers {
   constructor(
     private readonly engine: EngineBackend,
     private readonly limits: v.Limits,

@@ -5,10 +5,12 @@ import { StreamService, type TailStreamRequest, type TailStreamResponse } from "
 import { WorkerService, type SessionRequest, type SessionResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
 import { grpcServiceDefinition } from "../../../sdk-ts/src/transport/grpc-service.js";
 import { DETAIL_TRAILER, detailTrailerBytes, encodeStatusDetails, errorTrailers, STATUS_DETAILS_TRAILER } from "../../../sdk-ts/src/transport/status-details.js";
+import { OPERATION_LIST } from "../../../sdk-ts/src/transport/worker-operations.js";
 import { GatewayError } from "../errors.js";
 import { createLogger, type Logger } from "../logger.js";
 import { callContext, type CallContext } from "../rpc/call-context.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";
+import { unaryMirror } from "../rpc/task-operations.js";
 import type { SessionTransport } from "../sessions/session-transport.js";
 import type { TailSink } from "../streams/tail-session.js";
 import type { Services } from "./services.js";
@@ -49,16 +51,11 @@ export async function startGrpcListener(opts: GrpcListenerOptions, services: Ser
       );
     };
   const { exec, ops, admin, streams } = services;
-  server.addService(grpcServiceDefinition(WorkerService), {
+  const worker: grpc.UntypedServiceImplementation = {
     session: (call: grpc.ServerDuplexStream<SessionRequest, SessionResponse>) => services.openSession(sessionTransport(call)),
-    renewLease: unary((r: Parameters<typeof ops.renewLease>[0]) => ops.renewLease(r)),
-    updateProgress: unary((r: Parameters<typeof ops.updateProgress>[0]) => ops.updateProgress(r)),
-    completeTask: unary((r: Parameters<typeof ops.complete>[0]) => ops.complete(r)),
-    failTask: unary((r: Parameters<typeof ops.fail>[0]) => ops.fail(r)),
-    cancelTask: unary((r: Parameters<typeof ops.cancel>[0]) => ops.cancel(r)),
-    delayTask: unary((r: Parameters<typeof ops.delay>[0]) => ops.delay(r)),
-    appendFrame: unary((r: Parameters<typeof ops.appendFrame>[0]) => ops.appendFrame(r)),
-  });
+  };
+  for (const op of OPERATION_LIST) worker[op.method.localName] = unary(unaryMirror(ops, op));
+  server.addService(grpcServiceDefinition(WorkerService), worker);
   server.addService(grpcServiceDefinition(StreamService), {
     readStream: unary(streams.readStream.bind(streams)),
     tailStream: (call: grpc.ServerWritableStream<TailStreamRequest, TailStreamResponse>) => {

@@ -1,13 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
+import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { AdminService } from "../../../sdk-ts/src/gen/flowfabric/v1/admin_pb.js";
 import { ExecutionService } from "../../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
 import { StreamService, type TailStreamRequest } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
 import { WorkerService } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
+import { OPERATION_LIST } from "../../../sdk-ts/src/transport/worker-operations.js";
 import type { Logger } from "../logger.js";
 import { callContext, type CallContext } from "../rpc/call-context.js";
+import { unaryMirror } from "../rpc/task-operations.js";
 import { connectError } from "./connect-error.js";
 import { connectTail } from "./connect-tail.js";
 import type { Services } from "./services.js";
@@ -49,15 +51,11 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
       cancelExecution: wrap(exec.cancelExecution.bind(exec)),
     });
     router.service(AdminService, { getPartitionConfig: wrap(admin.getPartitionConfig.bind(admin)) });
-    router.service(WorkerService, {
-      renewLease: wrap((r: Parameters<typeof ops.renewLease>[0]) => ops.renewLease(r)),
-      updateProgress: wrap((r: Parameters<typeof ops.updateProgress>[0]) => ops.updateProgress(r)),
-      completeTask: wrap((r: Parameters<typeof ops.complete>[0]) => ops.complete(r)),
-      failTask: wrap((r: Parameters<typeof ops.fail>[0]) => ops.fail(r)),
-      cancelTask: wrap((r: Parameters<typeof ops.cancel>[0]) => ops.cancel(r)),
-      delayTask: wrap((r: Parameters<typeof ops.delay>[0]) => ops.delay(r)),
-      appendFrame: wrap((r: Parameters<typeof ops.appendFrame>[0]) => ops.appendFrame(r)),
-    });
+    // The unary mirrors of the worker operations (the Session stream needs HTTP/2: gRPC listener only).
+    router.service(WorkerService, Object.fromEntries(OPERATION_LIST.map((op) => [
+      op.method.localName,
+      wrap(unaryMirror(ops, op)),
+    ])) as Partial<ServiceImpl<typeof WorkerService>>);
     router.service(StreamService, {
       readStream: wrap(streams.readStream.bind(streams)),
       tailStream: (req: TailStreamRequest, ctx: HandlerContext) => connectTail(streams, req, ctx, log),

@@ -15,9 +15,10 @@ import { GatewayError, Reason } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { MAX_BATCH_MESSAGES, responseBatch, responseSize, sessionOutbox } from "../../../sdk-ts/src/transport/session-batching.js";
 import type { TurnBatcher } from "../../../sdk-ts/src/transport/turn-batcher.js";
+import { isOperationBody, OPERATIONS, type OperationBody } from "../../../sdk-ts/src/transport/worker-operations.js";
 import { task } from "../rpc/convert.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";
-import type { TaskOperations } from "../rpc/task-operations.js";
+import { runOperation, type OperationHandlers } from "../rpc/task-operations.js";
 import * as v from "../rpc/validate.js";
 import type { Scheduler } from "../scheduler/scheduler.js";
 import type { GatewayTelemetry } from "../telemetry/gateway-telemetry.js";
@@ -42,7 +43,7 @@ export interface SessionDeps {
   readonly engine: EngineBackend;
   readonly scheduler: Scheduler;
   readonly registry: SessionRegistry;
-  readonly ops: TaskOperations;
+  readonly ops: OperationHandlers;
   readonly options: GatewayOptions;
   readonly limits: v.Limits;
   readonly log: Logger;
@@ -76,10 +77,6 @@ interface HeldTask {
   settleFailedAtMs: number | undefined;
 }
 
-type OperationCase = "renewLease" | "updateProgress" | "complete" | "fail" | "cancel" | "delay" | "appendFrame";
-type OperationBody = Extract<SessionRequest["body"], { case: OperationCase }>;
-/** Operations that end the task's hold on its slot. */
-const SETTLING: ReadonlySet<OperationCase> = new Set(["complete", "fail", "cancel", "delay"]);
 /** Errors after which the task is definitely no longer held by this worker. */
 const DEFINITIVE: ReadonlySet<Reason> = new Set([Reason.STALE_LEASE, Reason.EXECUTION_NOT_ACTIVE, Reason.NOT_FOUND, Reason.LEASE_EXPIRED]);
 const HELLO_TIMEOUT_MS = 10_000;
@@ -220,11 +217,9 @@ export class WorkerSession {
       case "batch":
         this.receiveBatch(body.value.requests);
         return;
-      case undefined:
-        this.operationError(message.requestId, GatewayError.invalid("body", "is required"));
-        return;
       default:
-        void this.operate(message.requestId, body);
+        if (isOperationBody(body)) void this.operate(message.requestId, body);
+        else this.operationError(message.requestId, GatewayError.invalid("body", "is required"));
     }
   }
 
@@ -361,29 +356,20 @@ export class WorkerSession {
       this.operationError(requestId, GatewayError.invalid("request_id", `must be 1..${MAX_REQUEST_ID_BYTES} bytes`));
       return;
     }
-    const ops = this.deps.ops;
+    const op = OPERATIONS[body.case];
     const leaseId = body.value.fence?.leaseId ?? "";
     // The handler is done with a settling task: its slot is free now, so the next claim is
     // pipelined with this operation instead of waiting for it (one Redis round trip per cycle).
-    const settling = SETTLING.has(body.case) ? this.markSettling(leaseId) : undefined;
-    const span = this.deps.telemetry.startOperation(body.case, body.value, this.span, this.tasks.get(leaseId));
+    const settling = op.settles ? this.markSettling(leaseId) : undefined;
+    const span = this.deps.telemetry.startOperation(op, body.value, this.span, this.tasks.get(leaseId));
     try {
-      let response: SessionResponse["body"];
-      switch (body.case) {
-        case "renewLease": response = { case: "renewLease", value: await ops.renewLease(body.value, "renew_lease") }; break;
-        case "updateProgress": response = { case: "updateProgress", value: await ops.updateProgress(body.value, "update_progress") }; break;
-        case "complete": response = { case: "complete", value: await ops.complete(body.value, "complete") }; break;
-        case "fail": response = { case: "fail", value: await ops.fail(body.value, "fail") }; break;
-        case "cancel": response = { case: "cancel", value: await ops.cancel(body.value, "cancel") }; break;
-        case "delay": response = { case: "delay", value: await ops.delay(body.value, "delay") }; break;
-        case "appendFrame": response = { case: "appendFrame", value: await ops.appendFrame(body.value, "append_frame") }; break;
-      }
-      if (SETTLING.has(body.case)) this.settle(leaseId);
-      this.deps.telemetry.endOperation(span, response);
+      const response = { case: body.case, value: await runOperation(this.deps.ops, body, op.field) } as SessionResponse["body"];
+      if (op.settles) this.settle(leaseId);
+      this.deps.telemetry.endOperation(span, op, response.value);
       this.send(response, requestId);
     } catch (err) {
       const ge = GatewayError.from(err);
-      this.deps.telemetry.endOperation(span, { case: body.case }, ge);
+      this.deps.telemetry.endOperation(span, op, undefined, ge);
       if (ge.reason === Reason.INTERNAL) this.log.error("operation failed", { op: body.case, err: String(err) });
       if (settling && DEFINITIVE.has(ge.reason)) this.settle(leaseId);
       else if (settling && --settling.settlesInFlight === 0) settling.settleFailedAtMs = Date.now();

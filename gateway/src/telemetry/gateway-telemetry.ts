@@ -1,13 +1,14 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span, type Tracer } from "@opentelemetry/api";
-import { FailOutcome, type Task } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
+import type { Task } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
 import {
   ATTR_ATTEMPT_INDEX, ATTR_ERROR_REASON, ATTR_EXECUTION_ID, ATTR_EXECUTION_KIND, ATTR_GATEWAY_ID, ATTR_LANE, ATTR_NAMESPACE,
-  ATTR_OUTCOME, ATTR_SESSION_ID, ATTR_WORKER_ID, ATTR_WORKER_INSTANCE_ID, GATEWAY_SCOPE, operationSpanName,
+  ATTR_OUTCOME, ATTR_SESSION_ID, ATTR_WORKER_ID, ATTR_WORKER_INSTANCE_ID, GATEWAY_SCOPE,
   SCOPE_VERSION, SPAN_DISPATCH, SPAN_SESSION,
 } from "../../../sdk-ts/src/telemetry/attributes.js";
 import {
   contextFromTraceparent, headersOfSpanContext, tracingEnabled, withSpan,
 } from "../../../sdk-ts/src/telemetry/trace-context.js";
+import { operationOfPath, type WorkerOperation } from "../../../sdk-ts/src/transport/worker-operations.js";
 import type { Grant } from "../engine/types.js";
 import { GatewayError } from "../errors.js";
 import type { CallContext } from "../rpc/call-context.js";
@@ -33,15 +34,6 @@ interface OperationRequest {
   readonly traceparent?: string;
   readonly tracestate?: string;
 }
-
-/** Worker RPCs traced as task operations (the same span names as on the Session stream). */
-const WORKER_RPC_OPERATIONS: Readonly<Record<string, string>> = {
-  RenewLease: "renewLease", UpdateProgress: "updateProgress", CompleteTask: "complete", FailTask: "fail",
-  CancelTask: "cancel", DelayTask: "delay", AppendFrame: "appendFrame",
-};
-
-/** Outcome attribute of a successful operation, by `SessionResponse.body` case. */
-const OPERATION_OUTCOME: Readonly<Record<string, string>> = { complete: "completed", cancel: "cancelled", delay: "delayed" };
 
 /**
  * The gateway's spans, through `@opentelemetry/api` only, and its instruments ({@link metrics}). Every method checks {@link tracing} first: with no tracer provider registered, nothing is
@@ -124,28 +116,28 @@ export class GatewayTelemetry {
    * dispatch span). An operation with neither (tracing off, or an adopted lease without one) gets
    * no span rather than a one-span trace of its own.
    */
-  startOperation(operation: string, request: OperationRequest, sessionSpan: Span | undefined, task: TraceHeaders | undefined): Span | undefined {
+  startOperation(operation: WorkerOperation, request: OperationRequest, sessionSpan: Span | undefined, task: TraceHeaders | undefined): Span | undefined {
     if (!this.tracing) return undefined;
     const own = request.traceparent !== undefined && request.traceparent !== "";
     const traceparent = own ? request.traceparent! : task?.traceparent ?? "";
     if (traceparent === "") return undefined;
     const parent = contextFromTraceparent(traceparent, own ? request.tracestate ?? "" : task?.tracestate ?? "");
     if (parent === ROOT_CONTEXT) return undefined;
-    return this.#tracer.startSpan(operationSpanName(operation), {
+    return this.#tracer.startSpan(operation.spanName, {
       kind: SpanKind.SERVER,
       links: sessionSpan === undefined ? [] : [{ context: sessionSpan.spanContext() }],
       attributes: { [ATTR_EXECUTION_ID]: request.fence?.executionId ?? "" },
     }, parent);
   }
 
-  /** Ends an operation span: the outcome of a success, or the error's reason. */
-  endOperation(span: Span | undefined, response: { readonly case: string | undefined; readonly value?: unknown }, error?: GatewayError): void {
+  /** Ends an operation span: the outcome of a success (`response`), or the error's reason. */
+  endOperation(span: Span | undefined, operation: WorkerOperation, response: unknown, error?: GatewayError): void {
     if (span === undefined) return;
     if (error !== undefined) {
       span.setAttribute(ATTR_ERROR_REASON, error.reason);
       span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
     } else {
-      const outcome = operationOutcome(response.case ?? "", response.value);
+      const outcome = outcomeOf(operation, response);
       if (outcome !== undefined) span.setAttribute(ATTR_OUTCOME, outcome);
     }
     span.end();
@@ -160,16 +152,16 @@ export class GatewayTelemetry {
     const slash = path.lastIndexOf("/");
     const service = path.slice(1, slash);
     const method = path.slice(slash + 1);
-    const operation = service.endsWith("WorkerService") ? WORKER_RPC_OPERATIONS[method] : undefined;
+    const operation = operationOfPath(path);
     const fields = (request ?? {}) as OperationRequest;
     const own = typeof fields.traceparent === "string" && fields.traceparent !== "";
     const parent = own ? contextFromTraceparent(fields.traceparent!, fields.tracestate ?? "") : contextFromTraceparent(ctx.traceparent, ctx.tracestate);
     const attributes: Attributes = { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method };
     if (fields.fence?.executionId) attributes[ATTR_EXECUTION_ID] = fields.fence.executionId;
-    return withSpan(this.#tracer, operation !== undefined ? operationSpanName(operation) : `${service}/${method}`, { kind: SpanKind.SERVER, attributes }, parent, async (span) => {
+    return withSpan(this.#tracer, operation !== undefined ? operation.spanName : `${service}/${method}`, { kind: SpanKind.SERVER, attributes }, parent, async (span) => {
       try {
         const response = await fn();
-        const outcome = operation === undefined ? undefined : operationOutcome(operation, response);
+        const outcome = operation === undefined ? undefined : outcomeOf(operation, response);
         if (outcome !== undefined) span.setAttribute(ATTR_OUTCOME, outcome);
         return response;
       } catch (err) {
@@ -180,8 +172,7 @@ export class GatewayTelemetry {
   }
 }
 
-/** Outcome attribute of a successful task operation; undefined for non-terminal ones. */
-function operationOutcome(operation: string, response: unknown): string | undefined {
-  if (operation === "fail") return (response as { outcome?: FailOutcome }).outcome === FailOutcome.RETRY_SCHEDULED ? "retry_scheduled" : "failed";
-  return OPERATION_OUTCOME[operation];
+/** Outcome attribute of a successful task operation (its table entry's); undefined when it has none. */
+function outcomeOf(operation: WorkerOperation, response: unknown): string | undefined {
+  return (operation.outcome as (r: unknown) => string | undefined)(response);
 }

@@ -4,6 +4,7 @@ import {
   type SessionRequest, type SessionResponse,
 } from "../gen/flowfabric/v1/worker_pb.js";
 import { TurnBatcher } from "./turn-batcher.js";
+import { isOperationBody, mapBytes, requestVariableBytes } from "./worker-operations.js";
 
 /** Most messages in one batch (the gateway refuses more). */
 export const MAX_BATCH_MESSAGES = 1000;
@@ -49,13 +50,6 @@ export function requestBatch(requests: SessionRequest[]): SessionRequest {
   return create(SessionRequestSchema, { body: { case: "batch", value: create(SessionRequestBatchSchema, { requests }) } });
 }
 
-/** UTF-8 bytes of the keys and values of a string map. */
-function mapBytes(map: Readonly<Record<string, string>>): number {
-  let bytes = 0;
-  for (const [k, v] of Object.entries(map)) bytes += Buffer.byteLength(k) + Buffer.byteLength(v) + 8;
-  return bytes;
-}
-
 /** Estimated encoded size of a gateway -> worker message (never below the real size). */
 export function responseSize(message: SessionResponse): number {
   const body = message.body;
@@ -84,15 +78,7 @@ export function responseSize(message: SessionResponse): number {
 /** Estimated encoded size of a worker -> gateway message (never below the real size). */
 export function requestSize(message: SessionRequest): number {
   const body = message.body;
-  switch (body.case) {
-    case "complete": return BASE_BYTES + (body.value.result?.byteLength ?? 0);
-    case "fail": return BASE_BYTES + Buffer.byteLength(body.value.reason) + Buffer.byteLength(body.value.category);
-    case "cancel": return BASE_BYTES + Buffer.byteLength(body.value.reason);
-    case "updateProgress": return BASE_BYTES + Buffer.byteLength(body.value.message);
-    case "appendFrame":
-      return BASE_BYTES + body.value.payload.byteLength + Buffer.byteLength(body.value.frameType) +
-        Buffer.byteLength(body.value.correlationId) + mapBytes(body.value.metadata);
-    case "ack": return BASE_BYTES + body.value.leaseIds.length * 48;
-    default: return BASE_BYTES;
-  }
+  if (isOperationBody(body)) return BASE_BYTES + requestVariableBytes(body);
+  return body.case === "ack" ? BASE_BYTES + body.value.leaseIds.length * 48 : BASE_BYTES;
 }
+
