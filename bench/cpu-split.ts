@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "iovalkey";
 import { startServerProcess } from "../gateway/src/embedded/server-process.js";
-import { FlowFabricClient, FlowFabricWorker } from "../sdk-ts/src/index.js";
+import { FlowFabricClient, FlowFabricWorker } from "@flowfabric/sdk";
 import { processCpuMicros } from "./cpu.js";
 import { startGatewayProcess } from "./gateway-process.js";
 import { enableTracing, gatewayNodeArgs, tracingRequested } from "./tracing.js";

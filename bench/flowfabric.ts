@@ -5,7 +5,7 @@
  * API used:
  *   gateway/src/index.ts  startGateway({ valkeyUrl, grpcPort: 0, httpPort: 0, partitions? })
  *                         -> { grpcAddress: "host:port", close(graceMs?) }
- *   sdk-ts/src/index.ts   FlowFabricClient.connect({ address }); client.createExecutions(specs),
+ *   @flowfabric/sdk       FlowFabricClient.connect({ address }); client.createExecutions(specs),
  *                         client.createExecution(spec), client.getResult(id) -> { state }, client.close()
  *                         FlowFabricWorker.connect({ address, workerId, lanes, maxConcurrentTasks });
  *                         worker.run(handler) (returning completes the task); worker.close()
@@ -13,7 +13,7 @@
 import { startGateway } from "../gateway/src/index.js";
 import { startGatewayProcess } from "./gateway-process.js";
 import { asProducer, gatewayNodeArgs } from "./tracing.js";
-import { FlowFabricClient, FlowFabricWorker, type ClaimedTask, type ExecutionSpec } from "../sdk-ts/src/index.js";
+import { FlowFabricClient, FlowFabricWorker, type ClaimedTask, type ExecutionSpec } from "@flowfabric/sdk";
 import {
   type BenchServer, type BenchSystem, type DrainParams, type DrainResult, type SteadyParams, type SteadyResult,
   decodePayload, deferred, encodePayload, now, offerSteady, sleep, steadyResult, steadyTotal, withTimeout,

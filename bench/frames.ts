@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startServerProcess } from "../gateway/src/embedded/server-process.js";
 import { startGateway } from "../gateway/src/index.js";
-import { FlowFabricClient, FlowFabricWorker, type ClaimedTask } from "../sdk-ts/src/index.js";
+import { FlowFabricClient, FlowFabricWorker, type ClaimedTask } from "@flowfabric/sdk";
 import { startGatewayProcess } from "./gateway-process.js";
 import { round, summarize } from "./stats.js";
 

@@ -11,12 +11,10 @@
 import { fork } from "node:child_process";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { FenceSchema } from "../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
 import {
-  CompleteTaskRequestSchema, CompleteTaskResponseSchema, HeartbeatAckSchema, LeaseStatusSchema, SessionRequestSchema,
-  SessionResponseSchema, TaskAckSchema, WorkerService, type SessionRequest, type SessionResponse,
-} from "../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
-import { grpcServiceDefinition } from "../sdk-ts/src/transport/grpc-service.js";
+  CompleteTaskRequestSchema, CompleteTaskResponseSchema, FenceSchema, grpcServiceDefinition, HeartbeatAckSchema, LeaseStatusSchema,
+  SessionRequestSchema, SessionResponseSchema, TaskAckSchema, WorkerService, type SessionRequest, type SessionResponse,
+} from "@flowfabric/sdk/wire";
 import { processCpuMicros } from "./cpu.js";
 
 const definition = grpcServiceDefinition(WorkerService);

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
-import { GetPartitionConfigResponseSchema, type GetPartitionConfigRequest, type GetPartitionConfigResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/admin_pb.js";
-import { PartitionConfigSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
+import {
+  type GetPartitionConfigRequest, type GetPartitionConfigResponse, GetPartitionConfigResponseSchema, PartitionConfigSchema,
+} from "@flowfabric/sdk/wire";
 import type { EngineBackend } from "../engine/backend.js";
 
 /** AdminService handlers. */

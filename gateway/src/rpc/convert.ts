@@ -1,8 +1,7 @@
 import { create } from "@bufbuild/protobuf";
-import { PublicState } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
-import { ExecutionInfoSchema, type ExecutionInfo } from "../../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
-import { FenceSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
-import { TaskSchema, type Task } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
+import {
+  type ExecutionInfo, ExecutionInfoSchema, FenceSchema, PublicState, type Task, TaskSchema,
+} from "@flowfabric/sdk/wire";
 import type { ExecutionRecord, Grant, PublicStateName } from "../engine/types.js";
 import { streamModeMessage } from "./frames.js";
 

@@ -1,6 +1,6 @@
 import { status } from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import { ErrorDetailSchema, type ErrorDetail } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
+import { ErrorDetailSchema, type ErrorDetail } from "@flowfabric/sdk/wire";
 import { GatewayError, Reason } from "../errors.js";
 
 /** The one table: every reason -> gRPC status code. */

@@ -5,7 +5,7 @@ import {
   type CancelExecutionRequest, type CancelExecutionResponse, type CreateExecutionRequest, type CreateExecutionResponse,
   type CreateExecutionsRequest, type CreateExecutionsResponse, type DescribeExecutionRequest, type DescribeExecutionResponse,
   type GetResultRequest, type GetResultResponse,
-} from "../../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
+} from "@flowfabric/sdk/wire";
 import type { EngineBackend } from "../engine/backend.js";
 import { GatewayError } from "../errors.js";
 import { executionInfo, publicState } from "./convert.js";

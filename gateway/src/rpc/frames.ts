@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import {
   FrameSchema, StreamClosedSchema, StreamCloseReason, StreamMode,
   type Frame, type StreamClosed,
-} from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
+} from "@flowfabric/sdk/wire";
 import type { FrameRecord, StreamCloseReason as CloseReasonName, StreamMode as StreamModeName } from "../engine/types.js";
 
 /** Engine frame types -> generated messages. */

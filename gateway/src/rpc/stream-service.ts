@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import {
   ReadStreamResponseSchema,
   type ReadStreamRequest, type ReadStreamResponse, type TailStreamRequest,
-} from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
+} from "@flowfabric/sdk/wire";
 import type { EngineBackend } from "../engine/backend.js";
 import { GatewayError } from "../errors.js";
 import type { TailRegistry } from "../streams/tail-registry.js";

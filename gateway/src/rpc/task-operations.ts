@@ -1,15 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import {
-  AppendFrameResponseSchema, type AppendFrameRequest, type AppendFrameResponse,
-  CancelTaskResponseSchema, CompleteTaskResponseSchema, DelayTaskResponseSchema, FailOutcome, FailTaskResponseSchema,
-  RenewLeaseResponseSchema, UpdateProgressResponseSchema,
-  type CancelTaskRequest, type CancelTaskResponse, type CompleteTaskRequest, type CompleteTaskResponse, type DelayTaskRequest,
-  type DelayTaskResponse, type FailTaskRequest, type FailTaskResponse, type RenewLeaseRequest, type RenewLeaseResponse,
-  type UpdateProgressRequest, type UpdateProgressResponse,
-} from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
-import type {
-  OperationBody, OperationKind, OperationRequest, OperationResponse, WorkerOperation,
-} from "../../../sdk-ts/src/transport/worker-operations.js";
+  type AppendFrameRequest, type AppendFrameResponse, AppendFrameResponseSchema, type CancelTaskRequest, type CancelTaskResponse,
+  CancelTaskResponseSchema, type CompleteTaskRequest, type CompleteTaskResponse, CompleteTaskResponseSchema,
+  type DelayTaskRequest, type DelayTaskResponse, DelayTaskResponseSchema, FailOutcome, type FailTaskRequest,
+  type FailTaskResponse, FailTaskResponseSchema, type OperationBody, type OperationKind, type OperationRequest,
+  type OperationResponse, type RenewLeaseRequest, type RenewLeaseResponse, RenewLeaseResponseSchema, type UpdateProgressRequest,
+  type UpdateProgressResponse, UpdateProgressResponseSchema, type WorkerOperation,
+} from "@flowfabric/sdk/wire";
 import type { EngineBackend } from "../engine/backend.js";
 import { GatewayError } from "../errors.js";
 import { GatewayMetrics } from "../telemetry/gateway-metrics.js";

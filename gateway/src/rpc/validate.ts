@@ -1,8 +1,7 @@
-import { BackoffKind, type Fence, type RetryPolicy } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
-import type { CreateExecutionRequest } from "../../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
+import {
+  type AppendFrameRequest, BackoffKind, type CreateExecutionRequest, type Fence, type RetryPolicy, StreamMode,
+} from "@flowfabric/sdk/wire";
 import { parseExecutionId, MAX_PRIORITY, MIN_PRIORITY } from "../engine/keys.js";
-import type { AppendFrameRequest } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
-import { StreamMode } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
 import { encodeFrameMetadata } from "../engine/fcall/append-frame.js";
 import type { CreateSpec, FrameLimits, FrameSpec, LeaseFence, RetryPolicySpec, StreamMode as StreamModeName } from "../engine/types.js";
 import { GatewayError, Reason } from "../errors.js";

@@ -1,6 +1,7 @@
 import { Code, ConnectError, encodeBinaryHeader } from "@connectrpc/connect";
-import { ErrorDetailSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
-import { DETAIL_TRAILER, detailTrailerBytes, errorTrailers } from "../../../sdk-ts/src/transport/status-details.js";
+import {
+  DETAIL_TRAILER, detailTrailerBytes, ErrorDetailSchema, errorTrailers,
+} from "@flowfabric/sdk/wire";
 import { GatewayError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";

@@ -1,5 +1,5 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import type { TailStreamRequest, TailStreamResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
+import type { TailStreamRequest, TailStreamResponse } from "@flowfabric/sdk/wire";
 import type { GatewayError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { StreamHandlers } from "../rpc/stream-service.js";

@@ -1,11 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
-import { AdminService } from "../../../sdk-ts/src/gen/flowfabric/v1/admin_pb.js";
-import { ExecutionService } from "../../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
-import { StreamService, type TailStreamRequest, type TailStreamResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
-import { WorkerService, type SessionRequest, type SessionResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
-import { grpcServiceDefinition } from "../../../sdk-ts/src/transport/grpc-service.js";
-import { DETAIL_TRAILER, detailTrailerBytes, encodeStatusDetails, errorTrailers, STATUS_DETAILS_TRAILER } from "../../../sdk-ts/src/transport/status-details.js";
-import { OPERATION_LIST } from "../../../sdk-ts/src/transport/worker-operations.js";
+import {
+  AdminService, DETAIL_TRAILER, detailTrailerBytes, encodeStatusDetails, errorTrailers, ExecutionService, grpcServiceDefinition,
+  OPERATION_LIST, type SessionRequest, type SessionResponse, STATUS_DETAILS_TRAILER, StreamService, type TailStreamRequest,
+  type TailStreamResponse, WorkerService,
+} from "@flowfabric/sdk/wire";
 import { GatewayError } from "../errors.js";
 import { createLogger, type Logger } from "../logger.js";
 import { callContext, type CallContext } from "../rpc/call-context.js";

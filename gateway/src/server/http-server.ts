@@ -2,11 +2,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { AdminService } from "../../../sdk-ts/src/gen/flowfabric/v1/admin_pb.js";
-import { ExecutionService } from "../../../sdk-ts/src/gen/flowfabric/v1/execution_pb.js";
-import { StreamService, type TailStreamRequest } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
-import { WorkerService } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
-import { OPERATION_LIST } from "../../../sdk-ts/src/transport/worker-operations.js";
+import {
+  AdminService, ExecutionService, OPERATION_LIST, StreamService, type TailStreamRequest, WorkerService,
+} from "@flowfabric/sdk/wire";
 import type { Logger } from "../logger.js";
 import { callContext, type CallContext } from "../rpc/call-context.js";
 import { unaryMirror } from "../rpc/task-operations.js";

@@ -1,4 +1,4 @@
-import type { SessionRequest, SessionResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
+import type { SessionRequest, SessionResponse } from "@flowfabric/sdk/wire";
 import type { GatewayError } from "../errors.js";
 
 /**

@@ -1,21 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import type { Span } from "@opentelemetry/api";
-import { ATTR_SESSION_CLOSE_REASON } from "../../../sdk-ts/src/telemetry/attributes.js";
-import { PartitionConfigSchema } from "../../../sdk-ts/src/gen/flowfabric/v1/common_pb.js";
 import {
-  AdoptionResultSchema, CancelRequestedSchema, DrainSchema, HeartbeatAckSchema, LeaseLostSchema, LeaseStatusSchema,
-  OperationErrorSchema, PingSchema, PongSchema, SessionResponseSchema, TaskPushSchema, WelcomeSchema,
-  type Hello, type SessionRequest, type SessionResponse, type Task,
-} from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
+  AdoptionResultSchema, ATTR_SESSION_CLOSE_REASON, CancelRequestedSchema, DrainSchema, HeartbeatAckSchema, type Hello,
+  isOperationBody, LeaseLostSchema, LeaseStatusSchema, MAX_BATCH_MESSAGES, type OperationBody, OperationErrorSchema, OPERATIONS,
+  PartitionConfigSchema, PingSchema, PongSchema, responseBatch, responseSize, sessionOutbox, type SessionRequest,
+  type SessionResponse, SessionResponseSchema, type Task, TaskPushSchema, type TurnBatcher, WelcomeSchema,
+} from "@flowfabric/sdk/wire";
 import type { GatewayOptions } from "../config.js";
 import type { EngineBackend } from "../engine/backend.js";
 import type { Grant, LeaseFence, RenewResult } from "../engine/types.js";
 import { GatewayError, Reason } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { MAX_BATCH_MESSAGES, responseBatch, responseSize, sessionOutbox } from "../../../sdk-ts/src/transport/session-batching.js";
-import type { TurnBatcher } from "../../../sdk-ts/src/transport/turn-batcher.js";
-import { isOperationBody, OPERATIONS, type OperationBody } from "../../../sdk-ts/src/transport/worker-operations.js";
 import { task } from "../rpc/convert.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";
 import { runOperation, type OperationHandlers } from "../rpc/task-operations.js";

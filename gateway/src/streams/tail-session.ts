@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { TailStreamResponseSchema, type Frame, type TailStreamResponse } from "../../../sdk-ts/src/gen/flowfabric/v1/stream_pb.js";
+import { TailStreamResponseSchema, type Frame, type TailStreamResponse } from "@flowfabric/sdk/wire";
 import type { EngineBackend } from "../engine/backend.js";
 import type { FrameEntry, FrameWatch, StreamCloseReason } from "../engine/types.js";
 import { GatewayError } from "../errors.js";

@@ -1,14 +1,10 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span, type Tracer } from "@opentelemetry/api";
-import type { Task } from "../../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
 import {
   ATTR_ATTEMPT_INDEX, ATTR_ERROR_REASON, ATTR_EXECUTION_ID, ATTR_EXECUTION_KIND, ATTR_GATEWAY_ID, ATTR_LANE, ATTR_NAMESPACE,
-  ATTR_OUTCOME, ATTR_SESSION_ID, ATTR_WORKER_ID, ATTR_WORKER_INSTANCE_ID, GATEWAY_SCOPE,
-  SCOPE_VERSION, SPAN_DISPATCH, SPAN_SESSION,
-} from "../../../sdk-ts/src/telemetry/attributes.js";
-import {
-  contextFromTraceparent, headersOfSpanContext, tracingEnabled, withSpan,
-} from "../../../sdk-ts/src/telemetry/trace-context.js";
-import { operationOfPath, type WorkerOperation } from "../../../sdk-ts/src/transport/worker-operations.js";
+  ATTR_OUTCOME, ATTR_SESSION_ID, ATTR_WORKER_ID, ATTR_WORKER_INSTANCE_ID, contextFromTraceparent, GATEWAY_SCOPE,
+  headersOfSpanContext, operationOfPath, SCOPE_VERSION, SPAN_DISPATCH, SPAN_SESSION, type Task, tracingEnabled, withSpan,
+  type WorkerOperation,
+} from "@flowfabric/sdk/wire";
 import type { Grant } from "../engine/types.js";
 import { GatewayError } from "../errors.js";
 import type { CallContext } from "../rpc/call-context.js";

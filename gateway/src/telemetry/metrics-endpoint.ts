@@ -4,7 +4,7 @@ import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { defaultResource, resourceFromAttributes, type Resource } from "@opentelemetry/resources";
 import { MeterProvider, type IMetricReader } from "@opentelemetry/sdk-metrics";
 import { DEFAULT_SERVICE_NAME } from "../config.js";
-import { GATEWAY_SCOPE, SCOPE_VERSION } from "../../../sdk-ts/src/telemetry/attributes.js";
+import { GATEWAY_SCOPE, SCOPE_VERSION } from "@flowfabric/sdk/wire";
 import type { CommandClient } from "../engine/connections.js";
 import { PartitionKeys } from "../engine/keys.js";
 
