@@ -4,6 +4,8 @@ import { createInterface } from "node:readline";
 
 /** `npm start`'s entry point (gateway/src/main.ts) in a child process, as deployed. */
 export const MAIN = resolve(__dirname, "../../gateway/src/main.ts");
+/** The `flowfabric-gateway` executable: the compiled main.ts (gateway/dist), after `npm run build`. */
+export const GATEWAY_BIN = resolve(__dirname, "../../gateway/bin/flowfabric-gateway.cjs");
 
 export interface MainProcess {
   readonly child: ChildProcess;
@@ -13,9 +15,12 @@ export interface MainProcess {
   output(): string;
 }
 
-/** Starts main.ts with `env` over this process's environment (ports 0 and no VALKEY_URL unless given). */
-export function startMain(env: Record<string, string>): MainProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+/**
+ * Starts main.ts with `env` over this process's environment (ports 0 and no VALKEY_URL unless
+ * given): from its source through tsx, or with `compiled` the built executable with plain node.
+ */
+export function startMain(env: Record<string, string>, { compiled = false } = {}): MainProcess {
+  const child = spawn(process.execPath, compiled ? [GATEWAY_BIN] : ["--import", "tsx", MAIN], {
     env: { ...process.env, VALKEY_URL: "", FLOWFABRIC_GRPC_PORT: "0", FLOWFABRIC_HTTP_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
