@@ -2,8 +2,8 @@
 /*
  * FlowFabric postinstall: make sure a valkey-server or redis-server binary exists for the embedded
  * default mode (`npm start` without VALKEY_URL) and for the tests, which start their own server; and
- * that the Python interop tests (`npm test` runs examples/python-worker) find grpcio, protobuf and
- * protoc.
+ * that the Python tests (`npm test` runs examples/python-worker and the sdk-python suite) find
+ * grpcio, protobuf, protoc, venv, setuptools and wheel.
  *
  * - A binary on PATH (valkey-server, redis-server) or an executable VALKEY_SERVER_BIN: nothing to do.
  * - Missing pieces, running as root on Debian/Ubuntu with apt-get, FLOWFABRIC_SKIP_SERVER_INSTALL
@@ -29,6 +29,11 @@ const PYTHON_PACKAGES = [
   { pkg: "python3-grpcio", present: () => pythonImports("grpc") },
   { pkg: "python3-protobuf", present: () => pythonImports("google.protobuf") },
   { pkg: "protobuf-compiler", present: () => findOnPath("protoc") !== null },
+  // The Python SDK's install test: `python3 -m venv --system-site-packages` + an offline
+  // `pip install --no-build-isolation ./sdk-python` (setuptools and wheel from Debian).
+  { pkg: "python3-venv", present: () => pythonImports("ensurepip") },
+  { pkg: "python3-setuptools", present: () => pythonImports("setuptools") },
+  { pkg: "python3-wheel", present: () => pythonImports("wheel") },
 ];
 const APT_TIMEOUT_MS = 15 * 60 * 1000;
 

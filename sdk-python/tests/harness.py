@@ -9,6 +9,7 @@ from this file.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import re
 import shutil
@@ -25,6 +26,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MAIN = os.path.join(ROOT, "gateway", "src", "main.ts")
 NODE = os.environ.get("FLOWFABRIC_NODE", "node")
 SRC = os.path.join(ROOT, "sdk-python", "src")
+
+# `kill -USR1 <pid>` prints every thread's stack (a hung test run says where it hangs).
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 #: Fast timings, as the TS tests use (test/support/gateway.ts FAST).
 FAST = {
@@ -52,6 +56,7 @@ class Gateway:
                     "FLOWFABRIC_DATA_DIR": self.data_dir, "FLOWFABRIC_GRPC_PORT": str(grpc_port),
                     "FLOWFABRIC_HTTP_PORT": "0"}
         self.proc: Optional[subprocess.Popen] = None
+        self._pump: Optional[threading.Thread] = None
         self.output: List[str] = []
         self.grpc_address = ""
         self.store_url = ""
@@ -74,7 +79,8 @@ class Gateway:
                     ready.set()
             ready.set()
 
-        threading.Thread(target=pump, daemon=True).start()
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
         if not ready.wait(timeout_s) or not self.grpc_address:
             self.kill()
             raise RuntimeError("gateway did not start:\n" + "\n".join(self.output[-40:]))
@@ -90,11 +96,20 @@ class Gateway:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+        finally:
+            self._close_pipe()
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self._pump is not None:
+            self._pump.join(5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
 
     def cleanup(self) -> None:
         self.stop()
@@ -143,8 +158,19 @@ def wait_until(fn, what: str, timeout_s: float = 30.0, interval_s: float = 0.02)
         time.sleep(interval_s)
 
 
+def read_line(proc: subprocess.Popen, timeout_s: float = 60.0) -> str:
+    """The child's next stdout line, or AssertionError after ``timeout_s`` (never blocks forever)."""
+    box: List[str] = []
+    reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    if not box:
+        raise AssertionError(f"no line from the child process within {timeout_s}s")
+    return box[0]
+
+
 def python_child(code: str, *args: str) -> subprocess.Popen:
-    """A Python child process running ``code`` with the SDK importable (stdout: one line per event)."""
+    """A Python child process running ``code`` with the SDK importable (stdout piped; stderr passes through)."""
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.Popen([sys.executable, "-u", "-c", code, *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True)

@@ -62,6 +62,7 @@ class Engine:
         self.pending: Dict[str, PendingOp] = {}  # request_id -> operation without an answer
         self.send: Optional[Send] = None  # the welcomed stream's send
         self.stopping = False
+        self.closed = False  # close(): nothing will be sent or answered any more
         self.welcome: Optional[worker_pb2.Welcome] = None
         self.unanswered_heartbeats = 0
         self._new_task = new_task
@@ -218,6 +219,8 @@ class Engine:
         terminal = OPERATIONS[kind][0]
         with self.lock:
             error = task._check_running()
+            if error is None and self.closed:
+                error = FlowFabricError.local("CANCELLED", LocalReason.CLOSED, "the worker is closed")
             if error is not None:
                 future: Future = Future()
                 future.set_exception(error)
@@ -286,9 +289,10 @@ class Engine:
         with self.lock:
             return len(self.tasks)
 
-    def fail_all_pending(self, reason: str) -> None:
-        """The worker is closing for good: nothing pending will be answered."""
+    def close(self, reason: str) -> None:
+        """The worker stopped for good: pending and later operations fail with CLOSED."""
         with self.lock:
+            self.closed = True
             ops = list(self.pending.values())
             self.pending.clear()
         for op in ops:

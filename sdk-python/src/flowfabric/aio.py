@@ -127,7 +127,7 @@ class _AioStream:
             log.exception("session reader crashed")
             self.code, self.details = "INTERNAL", repr(err)
         finally:
-            self._closed = True
+            self.close()  # ends the writer task
             self.ended.set()
             self.welcomed.set()
 
@@ -211,7 +211,7 @@ class AsyncWorker(WorkerBase):
         for t in [*self._running, *self._background]:
             t.cancel()
         await asyncio.gather(*self._running, *self._background, return_exceptions=True)
-        self._engine.fail_all_pending("the worker stopped")
+        self._engine.close("the worker stopped")
         if self._channel is not None:
             await self._channel.close()
         if self._client is not None:

@@ -110,7 +110,7 @@ class _Stream:
             log.exception("session reader crashed")
             self.code, self.details = "INTERNAL", repr(err)
         finally:
-            self._closed = True
+            self.close()  # ends grpc's request-iterator thread
             self.ended.set()
             self.welcomed.set()
 
@@ -200,7 +200,7 @@ class Worker(WorkerBase):
             stream.close()
             stream.ended.wait(2.0)
             stream.cancel()
-        self._engine.fail_all_pending("the worker stopped")
+        self._engine.close("the worker stopped")
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._channel.close()
         if self._client is not None:

@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66lowfabric/v1/common.proto\x12\rflowfabric.v1\"X\n\x05\x46\x65nce\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08lease_id\x18\x02 \x01(\t\x12\x13\n\x0blease_epoch\x18\x03 \x01(\x04\x12\x12\n\nattempt_id\x18\x04 \x01(\t\"\xc1\x01\n\x0bRetryPolicy\x12\x13\n\x0bmax_retries\x18\x01 \x01(\r\x12+\n\x07\x62\x61\x63koff\x18\x02 \x01(\x0e\x32\x1a.flowfabric.v1.BackoffKind\x12\x18\n\x10initial_delay_ms\x18\x03 \x01(\x04\x12\x14\n\x0cmax_delay_ms\x18\x04 \x01(\x04\x12\x12\n\nmultiplier\x18\x05 \x01(\x01\x12\x0e\n\x06jitter\x18\x06 \x01(\x01\x12\x1c\n\x14retryable_categories\x18\x07 \x03(\t\"\xaa\x01\n\x0b\x45rrorDetail\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12:\n\x08metadata\x18\x04 \x03(\x0b\x32(.flowfabric.v1.ErrorDetail.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"/\n\x0fPartitionConfig\x12\x1c\n\x14\x65xecution_partitions\x18\x01 \x01(\r*\xdb\x02\n\x0bPublicState\x12\x1c\n\x18PUBLIC_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14PUBLIC_STATE_WAITING\x10\x01\x12\x18\n\x14PUBLIC_STATE_DELAYED\x10\x02\x12\x1d\n\x19PUBLIC_STATE_RATE_LIMITED\x10\x03\x12!\n\x1dPUBLIC_STATE_WAITING_CHILDREN\x10\x04\x12\x17\n\x13PUBLIC_STATE_ACTIVE\x10\x05\x12\x1a\n\x16PUBLIC_STATE_SUSPENDED\x10\x06\x12\x1a\n\x16PUBLIC_STATE_COMPLETED\x10\x07\x12\x17\n\x13PUBLIC_STATE_FAILED\x10\x08\x12\x1a\n\x16PUBLIC_STATE_CANCELLED\x10\t\x12\x18\n\x14PUBLIC_STATE_EXPIRED\x10\n\x12\x18\n\x14PUBLIC_STATE_SKIPPED\x10\x0b*a\n\x0b\x42\x61\x63koffKind\x12\x1c\n\x18\x42\x41\x43KOFF_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41\x43KOFF_KIND_FIXED\x10\x01\x12\x1c\n\x18\x42\x41\x43KOFF_KIND_EXPONENTIAL\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66lowfabric/v1/common.proto\x12\rflowfabric.v1\"X\n\x05\x46\x65nce\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x10\n\x08lease_id\x18\x02 \x01(\t\x12\x13\n\x0blease_epoch\x18\x03 \x01(\x04\x12\x12\n\nattempt_id\x18\x04 \x01(\t\"\xdb\x01\n\x0bRetryPolicy\x12\x13\n\x0bmax_retries\x18\x01 \x01(\r\x12+\n\x07\x62\x61\x63koff\x18\x02 \x01(\x0e\x32\x1a.flowfabric.v1.BackoffKind\x12\x1d\n\x10initial_delay_ms\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x14\n\x0cmax_delay_ms\x18\x04 \x01(\x04\x12\x12\n\nmultiplier\x18\x05 \x01(\x01\x12\x0e\n\x06jitter\x18\x06 \x01(\x01\x12\x1c\n\x14retryable_categories\x18\x07 \x03(\tB\x13\n\x11_initial_delay_ms\"\xaa\x01\n\x0b\x45rrorDetail\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12:\n\x08metadata\x18\x04 \x03(\x0b\x32(.flowfabric.v1.ErrorDetail.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"/\n\x0fPartitionConfig\x12\x1c\n\x14\x65xecution_partitions\x18\x01 \x01(\r*\xdb\x02\n\x0bPublicState\x12\x1c\n\x18PUBLIC_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14PUBLIC_STATE_WAITING\x10\x01\x12\x18\n\x14PUBLIC_STATE_DELAYED\x10\x02\x12\x1d\n\x19PUBLIC_STATE_RATE_LIMITED\x10\x03\x12!\n\x1dPUBLIC_STATE_WAITING_CHILDREN\x10\x04\x12\x17\n\x13PUBLIC_STATE_ACTIVE\x10\x05\x12\x1a\n\x16PUBLIC_STATE_SUSPENDED\x10\x06\x12\x1a\n\x16PUBLIC_STATE_COMPLETED\x10\x07\x12\x17\n\x13PUBLIC_STATE_FAILED\x10\x08\x12\x1a\n\x16PUBLIC_STATE_CANCELLED\x10\t\x12\x18\n\x14PUBLIC_STATE_EXPIRED\x10\n\x12\x18\n\x14PUBLIC_STATE_SKIPPED\x10\x0b*a\n\x0b\x42\x61\x63koffKind\x12\x1c\n\x18\x42\x41\x43KOFF_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41\x43KOFF_KIND_FIXED\x10\x01\x12\x1c\n\x18\x42\x41\x43KOFF_KIND_EXPONENTIAL\x10\x02\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'flowfabric.v1.common_pb2', globals())
@@ -22,18 +22,18 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   _ERRORDETAIL_METADATAENTRY._options = None
   _ERRORDETAIL_METADATAENTRY._serialized_options = b'8\001'
-  _PUBLICSTATE._serialized_start=554
-  _PUBLICSTATE._serialized_end=901
-  _BACKOFFKIND._serialized_start=903
-  _BACKOFFKIND._serialized_end=1000
+  _PUBLICSTATE._serialized_start=580
+  _PUBLICSTATE._serialized_end=927
+  _BACKOFFKIND._serialized_start=929
+  _BACKOFFKIND._serialized_end=1026
   _FENCE._serialized_start=45
   _FENCE._serialized_end=133
   _RETRYPOLICY._serialized_start=136
-  _RETRYPOLICY._serialized_end=329
-  _ERRORDETAIL._serialized_start=332
-  _ERRORDETAIL._serialized_end=502
-  _ERRORDETAIL_METADATAENTRY._serialized_start=455
-  _ERRORDETAIL_METADATAENTRY._serialized_end=502
-  _PARTITIONCONFIG._serialized_start=504
-  _PARTITIONCONFIG._serialized_end=551
+  _RETRYPOLICY._serialized_end=355
+  _ERRORDETAIL._serialized_start=358
+  _ERRORDETAIL._serialized_end=528
+  _ERRORDETAIL_METADATAENTRY._serialized_start=481
+  _ERRORDETAIL_METADATAENTRY._serialized_end=528
+  _PARTITIONCONFIG._serialized_start=530
+  _PARTITIONCONFIG._serialized_end=577
 # @@protoc_insertion_point(module_scope)
