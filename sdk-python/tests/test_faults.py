@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import threading
-import time
 import unittest
 
 from harness import Events, Gateway, free_port, python_child, read_line, wait_until

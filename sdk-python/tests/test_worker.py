@@ -215,6 +215,23 @@ class WorkerTest(unittest.TestCase):
         self.assertEqual(final[a.execution_id].state, "completed")
         self.assertEqual((final[b.execution_id].state, final[b.execution_id].failure_category), ("failed", "unknown_kind"))
 
+    def test_a_result_that_cannot_be_stored_fails_the_task(self):
+        """Too large for the gateway (PAYLOAD_TOO_LARGE), or not encodable as JSON: the task fails
+        with the reason instead of hanging on to its lease."""
+        lane = "refused"
+
+        def handler(task):
+            return b"x" * (5 * 1024 * 1024) if task.execution_kind == "big" else object()
+
+        self.start_worker(lane, handler)
+        big = self.client.create_execution(lane, "big")
+        odd = self.client.create_execution(lane, "odd")
+        final = self.wait_terminal([big.execution_id, odd.execution_id], 60)
+        self.assertEqual(final[big.execution_id].state, "failed")
+        self.assertIn("complete.result", final[big.execution_id].failure_reason)
+        self.assertEqual(final[odd.execution_id].state, "failed")
+        self.assertIn("not JSON serializable", final[odd.execution_id].failure_reason)
+
     def test_batching_opt_in_runs_executions(self):
         lane = "batched"
         events = Events()

@@ -36,6 +36,69 @@ def batch_requests(first: worker_pb2.SessionRequest, more: list) -> worker_pb2.S
     return worker_pb2.SessionRequest(batch=worker_pb2.SessionRequestBatch(requests=[first, *more]))
 
 
+class StreamBase:
+    """What both workers' streams share: state, the drain and welcome handling, the hand-off of
+    gateway messages to the engine, batch gathering. ``event`` makes their Events (threading or
+    asyncio); subclasses add the I/O."""
+
+    def __init__(self, worker, number: int, event: Callable[[], object]):
+        self.worker = worker
+        self.number = number
+        self.welcome: Optional[worker_pb2.Welcome] = None
+        self.welcomed = event()
+        self.ended = event()
+        self.draining = event()
+        self.code: Optional[str] = None
+        self.details = ""
+        self.last_sent = time.monotonic()
+        self._closed = False
+        self._call = None
+
+    def drained(self, drain: worker_pb2.Drain) -> None:
+        self.worker._emit("drain", reason=drain.reason, grace_ms=drain.grace_ms)
+        self.draining.set()
+
+    def cancel(self) -> None:
+        self.close()
+        if self._call is not None:
+            self._call.cancel()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def received(self, resp: worker_pb2.SessionResponse) -> None:
+        """One gateway message: the Welcome is kept; everything else goes to the engine."""
+        if resp.WhichOneof("body") == "welcome":
+            self.welcome = resp.welcome
+            self.welcomed.set()
+            return
+        for task in self.worker._engine.handle(resp, self):
+            self.worker._start_task(task)
+
+    def ended_with(self, error: BaseException) -> None:
+        e = FlowFabricError.from_rpc_error(error)
+        self.code, self.details = e.code, f"{e.reason}: {e.message}"
+
+    def gather(self, first: worker_pb2.SessionRequest, get_nowait: Callable, empty: type,
+               put_back: Callable) -> worker_pb2.SessionRequest:
+        """``first`` plus what is queued right now, as one batch message, when batching is on
+        (opt-in, and the Welcome accepts it); the close marker (None) is put back for the next read."""
+        if not (self.worker.options.batching and self.welcome is not None and self.welcome.batching):
+            return first
+        more, size = [], first.ByteSize()
+        while len(more) < BATCH_MAX_REQUESTS - 1 and size < BATCH_MAX_BYTES:
+            try:
+                nxt = get_nowait()
+            except empty:
+                break
+            if nxt is None:
+                put_back(None)
+                break
+            more.append(nxt)
+            size += nxt.ByteSize()
+        return batch_requests(first, more)
+
+
 class Ticker:
     """Heartbeats every ``heartbeat_interval_ms`` (rule 6), a Ping after ``keepalive_interval_ms``
     without sending anything (rule 11); both intervals come from the Welcome."""

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
-from typing import Any, Callable, Tuple
+import threading
+from concurrent.futures import Future
+from typing import Any, Callable, Optional, Tuple
 
 from . import _tracing
-from .errors import FlowFabricError
 
 SETTLE_ATTEMPTS = 5
 
@@ -34,7 +34,7 @@ class TaskFailure(Exception):
 
 
 def _plan(task, outcome: Tuple[bool, Any]):
-    """What to send after the handler: (builder, args) or None."""
+    """What to send after the handler: (builder, args), or None."""
     if task.state != "running":
         return None
     reason = task.abort_reason
@@ -48,15 +48,43 @@ def _plan(task, outcome: Tuple[bool, Any]):
     return task._op_fail, (message, category if isinstance(category, str) and category else "error")
 
 
-def _after_error(task, error: FlowFabricError, attempt: int, builder):
-    """The next (builder, args) after a refused settle, or None."""
-    if task.state != "running":
-        return None
-    if error.retryable and attempt < SETTLE_ATTEMPTS:
-        return builder, None  # same again
-    if builder == task._op_complete:
-        return task._op_fail, (error.message, "error")
-    return None
+def settle(task, outcome: Tuple[bool, Any], emit) -> Future:
+    """Sends what the handler's outcome asks for; the future resolves once the task is settled
+    (or nothing more can be done). Runs on the engine's answers (callbacks), so a thread waits on
+    it and asyncio awaits it alike."""
+    done: Future = Future()
+
+    def step(plan: Optional[tuple], attempt: int) -> None:
+        if plan is None:
+            done.set_result(None)
+            return
+        builder, args = plan
+
+        def answered(future: Future) -> None:
+            error = future.exception()
+            if error is None:
+                done.set_result(None)
+                return
+            emit("settle_failed", execution_id=task.execution_id, error=error)
+            if task.state != "running":
+                done.set_result(None)
+            elif getattr(error, "retryable", False) and attempt < SETTLE_ATTEMPTS:
+                backoff = random.uniform(0, min(5.0, 0.1 * 2 ** attempt))
+                threading.Timer(backoff, step, ((builder, args), attempt + 1)).start()
+            elif builder == task._op_complete:  # a refused result (e.g. too large): fail instead
+                step((task._op_fail, (getattr(error, "message", str(error)), "error")), attempt + 1)
+            else:
+                done.set_result(None)
+
+        try:
+            future = builder(*args)
+        except Exception as error:  # noqa: BLE001 - e.g. a result that is not JSON-serializable
+            future = Future()
+            future.set_exception(error)
+        future.add_done_callback(answered)
+
+    step(_plan(task, outcome), 1)
+    return done
 
 
 def run_sync(task, handler: Callable, worker_id: str, trace_mode: str, emit) -> None:
@@ -66,23 +94,8 @@ def run_sync(task, handler: Callable, worker_id: str, trace_mode: str, emit) -> 
         try:
             outcome = (True, handler(task))
         except Exception as error:  # noqa: BLE001 - a handler error fails the attempt
-            span.record_error(error)
-            outcome = (False, error)
-            emit("handler_error", execution_id=task.execution_id, error=repr(error))
-        plan = _plan(task, outcome)
-        attempt, args = 0, None
-        while plan is not None:
-            builder, new_args = plan
-            args = new_args if new_args is not None else args
-            attempt += 1
-            try:
-                builder(*args).result()
-                return
-            except FlowFabricError as error:
-                emit("settle_failed", execution_id=task.execution_id, error=error)
-                plan = _after_error(task, error, attempt, builder)
-                if plan is not None and plan[1] is None:
-                    time.sleep(random.uniform(0, min(5.0, 0.1 * 2 ** attempt)))
+            outcome = _failed(task, span, error, emit)
+        settle(task, outcome, emit).result()
 
 
 async def run_async(task, handler: Callable, worker_id: str, trace_mode: str, emit) -> None:
@@ -93,22 +106,12 @@ async def run_async(task, handler: Callable, worker_id: str, trace_mode: str, em
             outcome = (True, await handler(task))
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # noqa: BLE001
-            span.record_error(error)
-            outcome = (False, error)
-            emit("handler_error", execution_id=task.execution_id, error=repr(error))
-        plan = _plan(task, outcome)
-        attempt, args = 0, None
-        while plan is not None:
-            builder, new_args = plan
-            args = new_args if new_args is not None else args
-            attempt += 1
-            try:
-                await asyncio.wrap_future(builder(*args))
-                return
-            except FlowFabricError as error:
-                emit("settle_failed", execution_id=task.execution_id, error=error)
-                plan = _after_error(task, error, attempt, builder)
-                if plan is not None and plan[1] is None:
-                    await asyncio.sleep(random.uniform(0, min(5.0, 0.1 * 2 ** attempt)))
+        except Exception as error:  # noqa: BLE001 - a handler error fails the attempt
+            outcome = _failed(task, span, error, emit)
+        await asyncio.wrap_future(settle(task, outcome, emit))
 
+
+def _failed(task, span, error: Exception, emit) -> Tuple[bool, Any]:
+    span.record_error(error)
+    emit("handler_error", execution_id=task.execution_id, error=repr(error))
+    return False, error

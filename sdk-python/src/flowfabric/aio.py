@@ -21,10 +21,9 @@ from typing import Awaitable, Callable, Optional, Set
 import grpc
 import grpc.aio
 
-from ._base import BATCH_MAX_BYTES, BATCH_MAX_REQUESTS, WorkerBase, batch_requests
+from ._base import StreamBase, WorkerBase
 from ._rpc import bind
 from ._runner import TaskFailure, run_async
-from .errors import FlowFabricError
 from .task import AsyncClaimedTask
 from .v1 import worker_pb2
 
@@ -33,22 +32,12 @@ log = logging.getLogger("flowfabric.worker")
 AsyncHandler = Callable[[AsyncClaimedTask], Awaitable[object]]
 
 
-class _AioStream:
+class _AioStream(StreamBase):
     """One Session stream on grpc.aio: a writer task draining an outbox, a reader task."""
 
     def __init__(self, worker: "AsyncWorker", number: int):
-        self.worker = worker
-        self.number = number
+        super().__init__(worker, number, asyncio.Event)
         self.outbox: "asyncio.Queue[Optional[worker_pb2.SessionRequest]]" = asyncio.Queue()
-        self.welcome: Optional[worker_pb2.Welcome] = None
-        self.welcomed = asyncio.Event()
-        self.ended = asyncio.Event()
-        self.draining = asyncio.Event()
-        self.code: Optional[str] = None
-        self.details = ""
-        self.last_sent = time.monotonic()
-        self._closed = False
-        self._call = None
         self._loop = asyncio.get_running_loop()
         self._tasks: list = []
 
@@ -67,19 +56,10 @@ class _AioStream:
         else:
             self._loop.call_soon_threadsafe(self.outbox.put_nowait, request)
 
-    def drained(self, drain: worker_pb2.Drain) -> None:
-        self.worker._emit("drain", reason=drain.reason, grace_ms=drain.grace_ms)
-        self.draining.set()
-
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self.outbox.put_nowait(None)
-
-    def cancel(self) -> None:
-        self.close()
-        if self._call is not None:
-            self._call.cancel()
 
     async def _write(self) -> None:
         try:
@@ -88,39 +68,21 @@ class _AioStream:
                 if request is None:
                     await self._call.done_writing()
                     return
-                more, size = [], request.ByteSize()
-                batching = self.worker.options.batching and self.welcome is not None and self.welcome.batching
-                while batching and len(more) < BATCH_MAX_REQUESTS - 1 and size < BATCH_MAX_BYTES:
-                    try:
-                        nxt = self.outbox.get_nowait()
-                    except asyncio.QueueEmpty:
-                        break
-                    if nxt is None:
-                        self.outbox.put_nowait(None)
-                        break
-                    more.append(nxt)
-                    size += nxt.ByteSize()
-                await self._call.write(batch_requests(request, more))
+                await self._call.write(self.gather(request, self.outbox.get_nowait, asyncio.QueueEmpty,
+                                                   self.outbox.put_nowait))
         except (grpc.RpcError, asyncio.InvalidStateError, grpc.aio.UsageError):
             return  # the reader sees the stream's end and reports it
 
     async def _read(self) -> None:
-        engine = self.worker._engine
         try:
             while True:
                 resp = await self._call.read()
                 if resp is grpc.aio.EOF:
                     break
-                if resp.WhichOneof("body") == "welcome":
-                    self.welcome = resp.welcome
-                    self.welcomed.set()
-                    continue
-                for task in engine.handle(resp, self):
-                    self.worker._start_task(task)
+                self.received(resp)
             self.code = "OK"
         except grpc.RpcError as err:
-            error = FlowFabricError.from_rpc_error(err)
-            self.code, self.details = error.code, f"{error.reason}: {error.message}"
+            self.ended_with(err)
         except asyncio.CancelledError:
             self.code, self.details = "CANCELLED", "stream cancelled"
         except Exception as err:  # noqa: BLE001 - a bug must not wedge the worker

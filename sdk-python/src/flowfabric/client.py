@@ -11,7 +11,7 @@ import grpc
 
 from . import _tracing
 from ._rpc import ChannelConfig, bind
-from .errors import FATAL_STREAM_CODES, FlowFabricError, LocalReason
+from .errors import FlowFabricError, LocalReason
 from .types import (
     CancelResult, CreatedExecution, ExecutionDescription, ExecutionResult, ExecutionSpec, Frame, ReadStreamResult,
     StreamEnd,
@@ -183,7 +183,7 @@ class FrameTail:
                 if self._cancelled.is_set():
                     return
                 error = FlowFabricError.from_rpc_error(err)
-                if not error.retryable or error.code in FATAL_STREAM_CODES:
+                if not error.retryable:  # NOT_FOUND, INVALID_ARGUMENT, RESOURCE_EXHAUSTED (max_tails)...
                     raise error from None
                 attempt += 1
                 if self._cancelled.wait(random.uniform(0, min(5.0, 0.1 * 2 ** (attempt - 1)))):

@@ -17,10 +17,9 @@ from typing import Callable, Optional
 
 import grpc
 
-from ._base import BATCH_MAX_BYTES, BATCH_MAX_REQUESTS, WorkerBase, batch_requests
+from ._base import StreamBase, WorkerBase
 from ._rpc import bind
 from ._runner import TaskFailure, run_sync
-from .errors import FlowFabricError
 from .task import ClaimedTask
 from .v1 import worker_pb2
 
@@ -29,22 +28,12 @@ log = logging.getLogger("flowfabric.worker")
 Handler = Callable[[ClaimedTask], object]
 
 
-class _Stream:
+class _Stream(StreamBase):
     """One Session stream: an outbox feeding grpc's request iterator, and a reader thread."""
 
     def __init__(self, worker: "Worker", number: int):
-        self.worker = worker
-        self.number = number
+        super().__init__(worker, number, threading.Event)
         self.outbox: "queue.SimpleQueue[Optional[worker_pb2.SessionRequest]]" = queue.SimpleQueue()
-        self.welcome: Optional[worker_pb2.Welcome] = None
-        self.welcomed = threading.Event()
-        self.ended = threading.Event()
-        self.draining = threading.Event()
-        self.code: Optional[str] = None
-        self.details = ""
-        self.last_sent = time.monotonic()
-        self._closed = False
-        self._call = None
 
     def start(self, hello: worker_pb2.Hello) -> None:
         self.outbox.put(worker_pb2.SessionRequest(hello=hello))
@@ -56,56 +45,27 @@ class _Stream:
             self.last_sent = time.monotonic()
             self.outbox.put(request)
 
-    def drained(self, drain: worker_pb2.Drain) -> None:
-        self.worker._emit("drain", reason=drain.reason, grace_ms=drain.grace_ms)
-        self.draining.set()
-
     def close(self) -> None:
         """Half-closes the request side (the gateway then ends the stream)."""
         if not self._closed:
             self._closed = True
             self.outbox.put(None)
 
-    def cancel(self) -> None:
-        self.close()
-        if self._call is not None:
-            self._call.cancel()
-
     def _requests(self):
-        """grpc's request iterator: what was queued while the previous message was sent goes as
-        one batch, when batching is on (opt-in, and the Welcome accepts it)."""
+        """grpc's request iterator (consumed by grpc's own thread)."""
         while True:
             request = self.outbox.get()
             if request is None:
                 return
-            more, size = [], request.ByteSize()
-            batching = self.worker.options.batching and self.welcome is not None and self.welcome.batching
-            while batching and len(more) < BATCH_MAX_REQUESTS - 1 and size < BATCH_MAX_BYTES:
-                try:
-                    nxt = self.outbox.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    yield batch_requests(request, more)
-                    return
-                more.append(nxt)
-                size += nxt.ByteSize()
-            yield batch_requests(request, more)
+            yield self.gather(request, self.outbox.get_nowait, queue.Empty, self.outbox.put)
 
     def _read(self) -> None:
-        engine = self.worker._engine
         try:
             for resp in self._call:
-                if resp.WhichOneof("body") == "welcome":
-                    self.welcome = resp.welcome
-                    self.welcomed.set()
-                    continue
-                for task in engine.handle(resp, self):
-                    self.worker._start_task(task)
+                self.received(resp)
             self.code = "OK"
         except grpc.RpcError as err:
-            error = FlowFabricError.from_rpc_error(err)
-            self.code, self.details = error.code, f"{error.reason}: {error.message}"
+            self.ended_with(err)
         except Exception as err:  # noqa: BLE001 - a bug must not wedge the worker: end this stream, reconnect
             log.exception("session reader crashed")
             self.code, self.details = "INTERNAL", repr(err)
