@@ -159,7 +159,7 @@ class Engine:
                 self.lose(task, "lease_lost", ll.reason or "LEASE_LOST")
         elif body == "cancel_requested":
             cr = resp.cancel_requested
-            task = self._find(cr.execution_id, "")
+            task = self._find(cr.execution_id, cr.lease_id)
             self._emit("cancel_requested", execution_id=cr.execution_id, reason=cr.reason, cancelled_by=cr.cancelled_by)
             if task is not None:
                 self.lose(task, "cancelled", cr.reason or f"cancelled by {cr.cancelled_by or 'someone'}")

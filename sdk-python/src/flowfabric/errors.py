@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Mapping, Optional
 
 import grpc
-from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory
 
 from .v1 import common_pb2
 
@@ -30,7 +29,7 @@ RETRYABLE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED"})
 #: Stream statuses no reconnect can fix: the worker stops instead of retrying forever.
 FATAL_STREAM_CODES = frozenset({"INVALID_ARGUMENT", "UNAUTHENTICATED", "PERMISSION_DENIED", "UNIMPLEMENTED"})
 
-STATUS_DETAILS_TRAILER = "grpc-status-details-bin"
+DETAIL_TRAILER = "ff-error-detail-bin"
 REASON_TRAILER = "ff-error-reason"
 FIELD_TRAILER = "ff-error-field"
 
@@ -106,8 +105,8 @@ class FlowFabricError(Exception):
 
     @classmethod
     def from_rpc_error(cls, error: BaseException) -> "FlowFabricError":
-        """Converts a ``grpc.RpcError``: the ``ErrorDetail`` from ``grpc-status-details-bin``, else
-        from the ``ff-error-reason``/``ff-error-field`` trailers. Anything else becomes UNKNOWN."""
+        """Converts a ``grpc.RpcError``: the ``ErrorDetail`` from the ``ff-error-detail-bin`` trailer,
+        else from the ``ff-error-reason``/``ff-error-field`` trailers. Anything else becomes UNKNOWN."""
         if isinstance(error, FlowFabricError):
             return error
         if not isinstance(error, grpc.RpcError) or not hasattr(error, "code"):
@@ -115,7 +114,7 @@ class FlowFabricError(Exception):
         status = error.code()
         code = status.name if isinstance(status, grpc.StatusCode) else "UNKNOWN"
         trailers = _trailers(error)
-        detail = _decode_status_details(trailers.get(STATUS_DETAILS_TRAILER))
+        detail = _decode_detail(trailers.get(DETAIL_TRAILER))
         message = (detail.message if detail else "") or (error.details() or "") or code
         reason = (detail.reason if detail else "") or _text(trailers.get(REASON_TRAILER))
         field = (detail.field if detail else "") or _unquote(_text(trailers.get(FIELD_TRAILER)))
@@ -149,38 +148,11 @@ def _unquote(value: str) -> str:
     return unquote(value)
 
 
-def _status_class():
-    """google.rpc.Status, built from a descriptor (Debian ships no googleapis-common-protos)."""
-    pool = descriptor_pool.DescriptorPool()
-    pool.AddSerializedFile(any_pb2.DESCRIPTOR.serialized_pb)
-    file = descriptor_pb2.FileDescriptorProto(name="flowfabric_sdk/rpc_status.proto", package="google.rpc",
-                                              syntax="proto3", dependency=["google/protobuf/any.proto"])
-    msg = file.message_type.add(name="Status")
-    F = descriptor_pb2.FieldDescriptorProto
-    msg.field.add(name="code", number=1, type=F.TYPE_INT32, label=F.LABEL_OPTIONAL)
-    msg.field.add(name="message", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
-    msg.field.add(name="details", number=3, type=F.TYPE_MESSAGE, label=F.LABEL_REPEATED,
-                  type_name=".google.protobuf.Any")
-    pool.Add(file)
-    desc = pool.FindMessageTypeByName("google.rpc.Status")
-    get = getattr(message_factory, "GetMessageClass", None)
-    return get(desc) if get else message_factory.MessageFactory(pool).GetPrototype(desc)
-
-
-_STATUS = None
-
-
-def _decode_status_details(raw) -> Optional[common_pb2.ErrorDetail]:
-    global _STATUS
+def _decode_detail(raw) -> Optional[common_pb2.ErrorDetail]:
+    """The ``ff-error-detail-bin`` trailer: the serialized ErrorDetail (grpc decodes ``-bin``)."""
     if not raw:
         return None
     try:
-        if _STATUS is None:
-            _STATUS = _status_class()
-        status = _STATUS.FromString(bytes(raw))
-        for any_msg in status.details:
-            if any_msg.type_url.endswith("/flowfabric.v1.ErrorDetail"):
-                return common_pb2.ErrorDetail.FromString(any_msg.value)
-    except Exception:  # malformed details: fall back to the plain trailers
+        return common_pb2.ErrorDetail.FromString(bytes(raw))
+    except Exception:  # noqa: BLE001 - malformed: fall back to the plain trailers
         return None
-    return None

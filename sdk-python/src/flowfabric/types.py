@@ -46,8 +46,8 @@ class RetryPolicy:
     max_retries: int
     #: "fixed" or "exponential" (default).
     backoff: str = "exponential"
-    #: First (or every, when fixed) retry delay, in milliseconds; 0 means the default (1000).
-    initial_delay_ms: int = 0
+    #: First (or every, when fixed) retry delay, in milliseconds; None: the default (1000); 0 retries at once.
+    initial_delay_ms: Optional[int] = None
     #: Upper bound of an exponential delay, in milliseconds; 0 means the default (60000).
     max_delay_ms: int = 0
     #: Exponential growth factor, >= 1; 0 means the default (2).
@@ -61,10 +61,12 @@ class RetryPolicy:
         kinds = {"fixed": common_pb2.BACKOFF_KIND_FIXED, "exponential": common_pb2.BACKOFF_KIND_EXPONENTIAL}
         if self.backoff not in kinds:
             raise ValueError(f"retry_policy.backoff: {self.backoff!r} is not 'fixed' or 'exponential'")
-        return common_pb2.RetryPolicy(
-            max_retries=self.max_retries, backoff=kinds[self.backoff], initial_delay_ms=self.initial_delay_ms,
-            max_delay_ms=self.max_delay_ms, multiplier=self.multiplier, jitter=self.jitter,
-            retryable_categories=list(self.retryable_categories))
+        policy = common_pb2.RetryPolicy(
+            max_retries=self.max_retries, backoff=kinds[self.backoff], max_delay_ms=self.max_delay_ms,
+            multiplier=self.multiplier, jitter=self.jitter, retryable_categories=list(self.retryable_categories))
+        if self.initial_delay_ms is not None:
+            policy.initial_delay_ms = self.initial_delay_ms
+        return policy
 
 
 @dataclass(frozen=True)
