@@ -1,6 +1,6 @@
 """Drain throughput of the Python SDK: the bench's `drain` scenario (bench/run.ts) with a Python worker.
 
-N no-op executions are pre-created on one lane; then one worker with C slots starts and completes
+After a warm-up drain of 2,000 (not recorded), N no-op executions are pre-created on one lane; then one worker with C slots starts and completes
 them all; jobs/s = N / (time from the worker's start to its last completion answered, i.e.
 committed). The gateway runs in its own process (`node --import tsx gateway/src/main.ts`) with its
 embedded redis-server, AOF fsync every second — as `npm run bench` runs the TS SDK's drain.
@@ -98,6 +98,8 @@ def main() -> None:
                            "FLOWFABRIC_HEARTBEAT_INTERVAL_MS": "10000"}).start()
     try:
         client = ff.Client(gateway.grpc_address)
+        precreate(client, 2000)  # warm-up, not recorded (as bench/run.ts does)
+        run(gateway.grpc_address, 2000, 10, args.batching)
         print(f"| worker | concurrency | n | jobs/s (runs) |\n|---|---:|---:|---|")
         for c in (int(x) for x in args.concurrency.split(",")):
             rates = []
