@@ -7,7 +7,11 @@ Every grant: epoch+1, new lease id, lease expiry = now + ttl, state active/lease
 KEYS: [1] partition prefix `ff:{p:N}:`.
 ARGV: [1] namespace, [2] lane, [3] count (1..1000), [4] claimant capabilities (sorted CSV), [5] max score
   ("+inf" or a number), [6] session id, [7] worker id, [8] worker instance id, [9] lease ttl (ms),
-  [10..9+count] lease ids (one per possible grant), [10+count..9+2*count] attempt ids.
+  [10..9+count] lease ids (one per possible grant), [10+count..9+2*count] attempt ids,
+  [10+2*count] share count S (0..count), then S shares of 4: slots, session id, worker id,
+  worker instance id. With S > 0 the claim serves several sessions of one capability set: grants go
+  to the shares in order (the first `slots` grants to the first share, ...), each recorded under its
+  own session and worker; the slots must add up to count. With S = 0 every grant is [6..8]'s.
 Reply: {1, "OK", head score after the claim (string) or nil, unmatched remain (0|1), grant count G,
 (last element: the head's member uuid, or nil)
   then per grant: execution id, lease id, lease epoch, attempt id, attempt index, resumed (0|1),
@@ -27,8 +31,18 @@ redis.register_function('ff_claim', H.wrap(function(keys, args)
   local wid = H.str(args[7], 'worker_id')
   local winst = H.str(args[8], 'worker_instance_id')
   local ttl = H.int(args[9], 'lease_ttl_ms', 1, H.MAX_INT)
-  H.argc(args, 9 + 2 * count)
   for i = 10, 9 + 2 * count do H.str(args[i], i <= 9 + count and 'lease_id' or 'attempt_id') end
+  -- owner[g]: {session, worker, instance} of grant g
+  local owner = {}
+  local shares = H.int(args[10 + 2 * count], 'share_count', 0, count)
+  H.argc(args, 10 + 2 * count + 4 * shares)
+  for s = 1, shares do
+    local at = 10 + 2 * count + 4 * (s - 1)
+    local slots = H.int(args[at + 1], 'share_slots', 1, count - #owner)
+    local who = { H.str(args[at + 2], 'share_session_id'), H.str(args[at + 3], 'share_worker_id'), H.str(args[at + 4], 'share_worker_instance_id') }
+    for _ = 1, slots do owner[#owner + 1] = who end
+  end
+  if shares > 0 and #owner ~= count then H.invalid('share_slots', 'add up to ' .. #owner .. ', not count ' .. count) end
 
   local ekey = H.k_eligible(prefix, ns, lane)
   local lkey = H.k_leases(prefix)
@@ -59,23 +73,26 @@ redis.register_function('ff_claim', H.wrap(function(keys, args)
         unmatched = 1
       else
         granted = granted + 1
+        local who = owner[granted]
+        local gsess, gwid, gwinst = sess, wid, winst
+        if who then gsess, gwid, gwinst = who[1], who[2], who[3] end
         local lid = args[9 + granted]
         local epoch = H.n(f[7]) + 1
         local resumed = f[3] == 'attempt_interrupted'
         local aidx, aid, acount = H.n(f[4]), f[6], H.n(f[5])
         if resumed then
           redis.call('HSET', H.k_attempt(core, aidx), 'state', 'started', 'resumed', 1,
-            'lease_epoch', epoch, 'worker_instance', winst)
+            'lease_epoch', epoch, 'worker_instance', gwinst)
         else
           aidx, aid, acount = acount, args[9 + count + granted], acount + 1
           redis.call('HSET', H.k_attempt(core, aidx), 'id', aid, 'type', f[8] or 'initial', 'state', 'started',
-            'lease_epoch', epoch, 'worker_instance', winst, 'started', now, 'ended', 0, 'resumed', 0,
+            'lease_epoch', epoch, 'worker_instance', gwinst, 'started', now, 'ended', 0, 'resumed', 0,
             'fail_reason', '', 'fail_cat', '')
         end
         local started = H.n(f[9]) > 0 and f[9] or now
         H.set_state(core, 'active', 'leased', 'not_applicable', 'none', 'none', 'running_attempt', 'active',
           { 'aidx', aidx, 'acount', acount, 'aid', aid, 'lid', lid, 'epoch', epoch, 'lexp', lexp,
-            'sess', sess, 'wid', wid, 'winst', winst, 'started', started, 'astarted', now,
+            'sess', gsess, 'wid', gwid, 'winst', gwinst, 'started', started, 'astarted', now,
             'resumed', resumed and 1 or 0 })
         redis.call('ZREM', ekey, u)
         redis.call('ZADD', lkey, lexp, u)
@@ -87,26 +104,11 @@ redis.register_function('ff_claim', H.wrap(function(keys, args)
           redis.call('ZADD', tkey, due, u)
         end
         local tags = redis.call('HGETALL', core .. ':tags')
-        local n = #out
-        out[n + 1] = part .. ':' .. u
-        out[n + 2] = lid
-        out[n + 3] = epoch
-        out[n + 4] = aid
-        out[n + 5] = aidx
-        out[n + 6] = resumed and 1 or 0
-        out[n + 7] = redis.call('GET', core .. ':in') or ''
-        out[n + 8] = f[14] or ''
-        out[n + 9] = f[13] or lane
-        out[n + 10] = f[12] or ns
-        out[n + 11] = f[15] or '0'
-        out[n + 12] = f[16] or '0'
-        out[n + 13] = lexp
-        out[n + 14] = f[17] or '0'
-        out[n + 15] = f[11] or '0'
-        out[n + 16] = f[18] or ''
-        out[n + 17] = f[19] or ''
-        out[n + 18] = #tags / 2
-        for t = 1, #tags do out[n + 18 + t] = tags[t] end
+        -- the grant's fields, in the order of the header (decoded by name in fcall/claim.ts)
+        H.push(out, part .. ':' .. u, lid, epoch, aid, aidx, resumed and 1 or 0,
+          redis.call('GET', core .. ':in') or '', f[14] or '', f[13] or lane, f[12] or ns, f[15] or '0',
+          f[16] or '0', lexp, f[17] or '0', f[11] or '0', f[18] or '', f[19] or '', #tags / 2)
+        H.push_all(out, tags)
       end
     end
   end

@@ -46,6 +46,18 @@ function H.s(n)
   return string.format('%.0f', n)
 end
 
+-- Appends values to a reply array, in order (replies are built by appending, never by offset).
+function H.push(out, ...)
+  local n = #out
+  for i = 1, select('#', ...) do out[n + i] = select(i, ...) end
+end
+
+-- Appends every item of list to out.
+function H.push_all(out, list)
+  local n = #out
+  for i = 1, #list do out[n + i] = list[i] end
+end
+
 -- A numeric record field (false/empty -> 0).
 function H.n(v)
   return tonumber(v) or 0

@@ -103,6 +103,29 @@ describe("ff_claim", () => {
     expect(await fx.redis.zscore(k.eligible(base.namespace, "default"), "00000000-0000-4000-8000-00000000dead")).toBeNull();
   });
 
+  test("a shared claim records each grant under its share's session, worker and instance, in order", async () => {
+    const base = spec({ lane: "shared" });
+    await createIn(2, Array.from({ length: 5 }, () => base));
+    const share = (n: number, slots: number) => ({ claimant: { sessionId: `s${n}`, workerId: `w${n}`, workerInstanceId: `i${n}` }, slots });
+    const out = await fx.backend.claim(claimReq(base, 2, { count: 6, claimant: share(1, 0).claimant, shares: [share(1, 2), share(2, 3), share(3, 1)] }));
+    expect(out.grants).toHaveLength(5);
+    const owners = await Promise.all(out.grants.map(async (g) => {
+      const r = await record(fx, g.fence.executionId);
+      const { k, uuid } = keysOf(g.fence.executionId);
+      const attempt = await fx.redis.hgetall(`${k.core(uuid)}:a:${g.attemptIndex}`);
+      return `${r.sess}/${r.wid}/${r.winst}/${attempt.worker_instance}`;
+    }));
+    expect(owners).toEqual(["s1/w1/i1/i1", "s1/w1/i1/i1", "s2/w2/i2/i2", "s2/w2/i2/i2", "s2/w2/i2/i2"]);
+  });
+
+  test("INVALID_ARGUMENT when shares do not add up to count", async () => {
+    const base = spec({ lane: "shared-bad" });
+    const share = { claimant: { sessionId: "s", workerId: "w", workerInstanceId: "i" }, slots: 1 };
+    for (const shares of [[share], [share, share, share]]) {
+      await expect(fx.backend.claim(claimReq(base, 0, { count: 2, shares }))).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    }
+  });
+
   test("attempt timeout indexes timeouts at min(deadline, now + timeout)", async () => {
     const base = spec({ attemptTimeoutMs: 5000 });
     const [id, id2] = await createIn(1, [base, { ...base, deadlineAtMs: Date.now() + 1000 }]);

@@ -83,7 +83,21 @@ export interface ClaimRequest {
   /** Only executions whose eligible score is <= this bound are taken (Infinity: no bound). */
   readonly maxScore: number;
   readonly claimant: ClaimantIdentity;
+  /**
+   * Several sessions sharing this claim (same capabilities): grants go to the shares in order,
+   * the first `slots` to the first share and so on, each recorded under its own identity (the
+   * execution record names the session the grant is pushed to). Their slots add up to `count`.
+   * Absent: every grant is `claimant`'s.
+   */
+  readonly shares?: readonly ClaimShare[];
   readonly leaseTtlMs: number;
+}
+
+/** One session's part of a shared claim. */
+export interface ClaimShare {
+  readonly claimant: ClaimantIdentity;
+  /** Grants reserved for it, >= 1. */
+  readonly slots: number;
 }
 
 /** One granted execution (a lease). */

@@ -1,6 +1,6 @@
 import type { EngineBackend } from "../engine/backend.js";
 import { SCORE_BAND, queueKey } from "../engine/keys.js";
-import type { EngineEvent, Grant } from "../engine/types.js";
+import type { ClaimantIdentity, EngineEvent, Grant } from "../engine/types.js";
 import type { Logger } from "../logger.js";
 import type { WorkerSession } from "../sessions/worker-session.js";
 import { QueueState } from "./queue-state.js";
@@ -121,19 +121,21 @@ export class Scheduler {
       if (free === 0) return;
       const target = q.pick(capsKey, SCORE_BAND);
       if (!target) return;
-      const count = Math.min(free, this.options.claimBatchMax);
-      const reservations = reserve(group, count);
+      const reservations = reserve(group, Math.min(free, this.options.claimBatchMax));
+      const count = [...reservations.values()].reduce((n, slots) => n + slots, 0);
       q.inflight.set(target.partition, null);
-      const leader = group[0]!;
+      // Grants are recorded under the session each one is pushed to (distribute's order).
+      const shares = [...reservations].map(([s, slots]) => ({ claimant: claimantOf(s), slots }));
       this.engine
         .claim({
           partition: target.partition,
           namespace: q.namespace,
           lane: q.lane,
           count,
-          capabilities: leader.capabilities,
+          capabilities: group[0]!.capabilities,
           maxScore: target.maxScore,
-          claimant: { sessionId: leader.id, workerId: leader.workerId, workerInstanceId: leader.instanceId },
+          claimant: shares[0]!.claimant,
+          ...(shares.length > 1 ? { shares } : {}),
           leaseTtlMs: this.options.leaseTtlMs,
         })
         .then((out) => {
@@ -190,6 +192,10 @@ export class Scheduler {
     }
     this.kick();
   }
+}
+
+function claimantOf(s: WorkerSession): ClaimantIdentity {
+  return { sessionId: s.id, workerId: s.workerId, workerInstanceId: s.instanceId };
 }
 
 /** Sessions of a queue with free slots, grouped by capability key. */

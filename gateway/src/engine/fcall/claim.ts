@@ -1,7 +1,7 @@
 /** ff_claim: grants up to `count` executions of one lane in one partition (reply read as Buffers). */
 import { PartitionKeys } from "../keys.js";
 import type { ClaimOutcome, ClaimRequest, Grant } from "../types.js";
-import { bytes, int, num, ok, pairs, str, type FcallArgs } from "./common.js";
+import { bytes, fields, int, num, ok, pairs, str, type FcallArgs } from "./common.js";
 
 export const FN_CLAIM = "ff_claim";
 
@@ -15,42 +15,50 @@ export function buildClaim(req: ClaimRequest, leaseIds: readonly string[], attem
       req.maxScore === Infinity ? "+inf" : String(req.maxScore),
       req.claimant.sessionId, req.claimant.workerId, req.claimant.workerInstanceId, int(req.leaseTtlMs),
       ...leaseIds, ...attemptIds,
+      int(req.shares?.length ?? 0),
+      ...(req.shares ?? []).flatMap((s) => [int(s.slots), s.claimant.sessionId, s.claimant.workerId, s.claimant.workerInstanceId]),
     ],
   };
 }
 
-/** Fields per grant before its tag pairs. */
-const GRANT_FIELDS = 18;
+/** The reply's envelope: {1, "OK", head score, unmatched remain, grant count, ...grants, head member}. */
+const REPLY = ["status", "code", "headScore", "unmatchedRemain", "grantCount"] as const;
+/** Each grant's fields before its tag pairs, in ff_claim's order. */
+const GRANT = [
+  "executionId", "leaseId", "leaseEpoch", "attemptId", "attemptIndex", "resumed", "input", "kind", "lane", "namespace",
+  "priority", "retryCount", "leaseExpiresAtMs", "createdAtMs", "deadlineAtMs", "traceparent", "tracestate", "tagCount",
+] as const;
 
 export function decodeClaim(reply: unknown): ClaimOutcome {
   const r = ok(reply, FN_CLAIM);
-  const head = r[2];
+  const head = fields(r, 0, REPLY);
   const grants: Grant[] = [];
-  const n = num(r[4]);
-  let i = 5;
-  for (let g = 0; g < n; g++) {
-    const ntags = num(r[i + 17]);
+  let i = REPLY.length;
+  for (let n = num(head.grantCount); n > 0; n--) {
+    const g = fields(r, i, GRANT);
+    const tagCount = num(g.tagCount);
     grants.push({
-      fence: { executionId: str(r[i]), leaseId: str(r[i + 1]), leaseEpoch: num(r[i + 2]), attemptId: str(r[i + 3]) },
-      attemptIndex: num(r[i + 4]),
-      resumed: num(r[i + 5]) === 1,
-      input: bytes(r[i + 6]),
-      kind: str(r[i + 7]),
-      lane: str(r[i + 8]),
-      namespace: str(r[i + 9]),
-      priority: num(r[i + 10]),
-      retryCount: num(r[i + 11]),
-      leaseExpiresAtMs: num(r[i + 12]),
-      createdAtMs: num(r[i + 13]),
-      deadlineAtMs: num(r[i + 14]),
-      traceparent: str(r[i + 15]),
-      tracestate: str(r[i + 16]),
-      tags: pairs(r, i + GRANT_FIELDS, ntags),
+      fence: { executionId: str(g.executionId), leaseId: str(g.leaseId), leaseEpoch: num(g.leaseEpoch), attemptId: str(g.attemptId) },
+      attemptIndex: num(g.attemptIndex),
+      resumed: num(g.resumed) === 1,
+      input: bytes(g.input),
+      kind: str(g.kind),
+      lane: str(g.lane),
+      namespace: str(g.namespace),
+      priority: num(g.priority),
+      retryCount: num(g.retryCount),
+      leaseExpiresAtMs: num(g.leaseExpiresAtMs),
+      createdAtMs: num(g.createdAtMs),
+      deadlineAtMs: num(g.deadlineAtMs),
+      traceparent: str(g.traceparent),
+      tracestate: str(g.tracestate),
+      tags: pairs(r, i + GRANT.length, tagCount),
     });
-    i += GRANT_FIELDS + 2 * ntags;
+    i += GRANT.length + 2 * tagCount;
   }
-  const member = r[r.length - 1];
-  const headPosition = head === null || head === undefined || member === null || member === undefined ? null : { score: num(head), member: str(member) };
-  return { grants, head: headPosition, unmatchedRemain: num(r[3]) === 1 };
+  const member = r[i];
+  const position = head.headScore === null || head.headScore === undefined || member === null || member === undefined
+    ? null
+    : { score: num(head.headScore), member: str(member) };
+  return { grants, head: position, unmatchedRemain: num(head.unmatchedRemain) === 1 };
 }
-

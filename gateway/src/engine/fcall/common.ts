@@ -53,6 +53,16 @@ export function arr(v: Raw | undefined): Raw[] {
   throw new EngineError(EngineErrorCode.UNAVAILABLE, `unexpected reply: ${String(v)}`);
 }
 
+/**
+ * The `layout.length` reply items from `from` on, by name: the one place a function's positional
+ * reply becomes named fields (each layout mirrors the order its Lua header documents).
+ */
+export function fields<N extends string>(items: readonly Raw[], from: number, layout: readonly N[]): Record<N, Raw | undefined> {
+  const out = {} as Record<N, Raw | undefined>;
+  layout.forEach((name, i) => { out[name] = items[from + i]; });
+  return out;
+}
+
 /** Flat name/value pairs -> record. */
 export function pairs(items: readonly Raw[], from = 0, count = (items.length - from) / 2): Record<string, string> {
   const out: Record<string, string> = {};
