@@ -112,7 +112,7 @@ export class FlowFabricClient {
    * Retried like {@link createExecution} when unanswered, with the same idempotency keys.
    */
   async createExecutions(specs: readonly ExecutionSpec[]): Promise<CreatedExecution[]> {
-    const executions = specs.map((spec) => this.#keyed(toCreateRequest(spec, this.options.namespace)));
+    const executions = specs.map((spec, i) => this.#keyed(toCreateRequest(spec, this.options.namespace, `executions[${i}]`)));
     const request = create(CreateExecutionsRequestSchema, { executions });
     if (this.#closed) throw closedError();
     const trace = traceHeaders();

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { toStreamMode, type StreamModeName } from "./streams.js";
 import { BackoffKind, PublicState, RetryPolicySchema, type RetryPolicy } from "./gen/flowfabric/v1/common_pb.js";
+import { ErrorCode, FlowFabricError } from "./errors.js";
 import {
   CreateExecutionRequestSchema,
   type CancelExecutionResponse, type CreateExecutionRequest, type CreateExecutionResponse, type ExecutionInfo, type GetResultResponse,
@@ -61,7 +62,7 @@ export interface ExecutionSpec {
   readonly input?: Uint8Array | string;
   /** Namespace; default the client's namespace. */
   readonly namespace?: string;
-  /** Priority in [-1000000, 1000000]; higher runs first. Default 0. */
+  /** Priority, an integer in [{@link MIN_PRIORITY}, {@link MAX_PRIORITY}] (±1000); higher runs first. Default 0. */
   readonly priority?: number;
   /** Not eligible before this time, in Unix milliseconds. */
   readonly delayUntilMs?: number;
@@ -165,15 +166,32 @@ export interface CancelExecutionResult {
   readonly cancelled: boolean;
 }
 
-/** Builds the request for one spec. */
-export function toCreateRequest(spec: ExecutionSpec, defaultNamespace: string): CreateExecutionRequest {
+/** Lowest priority an execution may have (the gateway and the store enforce the same range). */
+export const MIN_PRIORITY = -1000;
+/** Highest priority an execution may have. */
+export const MAX_PRIORITY = 1000;
+
+/**
+ * Builds the request for one spec. `field` is the spec's path in the request (e.g.
+ * "executions[2]"), for errors. Throws INVALID_ARGUMENT (with `field`) for what the wire
+ * cannot carry, e.g. a priority that is not an integer in range.
+ */
+export function toCreateRequest(spec: ExecutionSpec, defaultNamespace: string, field = ""): CreateExecutionRequest {
+  const priority = spec.priority ?? 0;
+  if (!Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
+    throw new FlowFabricError({
+      code: ErrorCode.INVALID_ARGUMENT,
+      field: field === "" ? "priority" : `${field}.priority`,
+      message: `priority must be an integer in [${MIN_PRIORITY}, ${MAX_PRIORITY}], got ${String(priority)}`,
+    });
+  }
   const input = spec.input === undefined ? new Uint8Array(0) : typeof spec.input === "string" ? Buffer.from(spec.input, "utf8") : spec.input;
   const request = create(CreateExecutionRequestSchema, {
     namespace: spec.namespace ?? defaultNamespace,
     lane: spec.lane,
     kind: spec.kind ?? "",
     input,
-    priority: spec.priority ?? 0,
+    priority,
     delayUntilMs: BigInt(Math.floor(spec.delayUntilMs ?? 0)),
     requiredCapabilities: [...(spec.requiredCapabilities ?? [])],
     tags: spec.traceMode === undefined ? { ...(spec.tags ?? {}) } : { ...(spec.tags ?? {}), [TRACE_MODE_TAG]: spec.traceMode },

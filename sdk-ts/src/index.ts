@@ -15,6 +15,7 @@ export {
   type TailStreamOptions,
 } from "./streams.js";
 export type { AppendFrameOptions, AppendFrameResult } from "./claimed-task.js";
+export { MAX_PRIORITY, MIN_PRIORITY } from "./execution-types.js";
 export type {
   CancelExecutionResult, CreatedExecution, ExecutionDescription, ExecutionResult, ExecutionSpec, PublicStateName, RetryPolicySpec,
 } from "./execution-types.js";

@@ -51,7 +51,7 @@ export type CreateExecutionRequest = Message<"flowfabric.v1.CreateExecutionReque
   input: Uint8Array;
 
   /**
-   * Priority: higher runs first, in [-1000000, 1000000]. Default 0.
+   * Priority: higher runs first, an integer in [-1000, 1000]. Default 0.
    *
    * @generated from field: int32 priority = 5;
    */
