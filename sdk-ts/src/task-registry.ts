@@ -21,8 +21,6 @@ export class TaskRegistry {
   readonly #queue = new TaskQueue<ClaimedTask>();
   readonly #acks = new Map<WorkerSession, ClaimedTask[]>();
   readonly #idleWaiters: Array<() => void> = [];
-  readonly #receivedAtMs = new WeakMap<ClaimedTask, number>();
-  readonly #heartbeatsSentAtMs = new Map<WorkerSession, number[]>();
   readonly #channel: TaskOperationChannel;
 
   /** `router` carries the tasks' operations; `emit` reports lost tasks; `streams` serves their frame reads. */
@@ -56,7 +54,6 @@ export class TaskRegistry {
       const task = new ClaimedTask(pushed, this.#channel);
       this.#held.get(task.executionId)?.[TASK_CONTROL].lose("lease_lost", "the execution was pushed again");
       this.#held.set(task.executionId, task);
-      this.#receivedAtMs.set(task, Date.now());
       ids.push(task);
       this.#queue.push(task);
     }
@@ -67,7 +64,6 @@ export class TaskRegistry {
    * they are lost here too, before their handlers get far.
    */
   forgetSession(session: WorkerSession): void {
-    this.#heartbeatsSentAtMs.delete(session);
     const ids = this.#acks.get(session);
     this.#acks.delete(session);
     if (ids === undefined || ids.length === 0) return;
@@ -92,41 +88,38 @@ export class TaskRegistry {
     return adopted;
   }
 
-  /** A heartbeat was sent on `session` (acks pair with heartbeats in order). */
-  heartbeatSent(session: WorkerSession): void {
-    let sent = this.#heartbeatsSentAtMs.get(session);
-    if (sent === undefined) this.#heartbeatsSentAtMs.set(session, (sent = []));
-    sent.push(Date.now());
-  }
-
   /**
-   * Applies one heartbeat's renewal outcomes. LeaseStatus names the execution, not the lease, so
-   * a `renewed = false` is applied only to tasks received before the heartbeat it answers was
-   * sent: the gateway's round started after that, so it cannot be about an older lease of the
-   * same execution (a retry or reclaim pushed again meanwhile). A skipped loss still surfaces
-   * through missed renewals and the next operation's STALE_LEASE.
+   * Applies one heartbeat's renewal outcomes, each to the task holding the lease it names
+   * (`LeaseStatus.lease_id`): a status about an older lease of the same execution (pushed again
+   * after a retry or reclaim) is not about the running task and is ignored.
    */
-  heartbeatAck(session: WorkerSession, ack: HeartbeatAck): void {
-    const sentAtMs = this.#heartbeatsSentAtMs.get(session)?.shift() ?? -Infinity;
+  heartbeatAck(ack: HeartbeatAck): void {
     for (const lease of ack.leases) {
-      const task = this.#held.get(lease.executionId);
+      const task = this.#holding(lease.executionId, lease.leaseId);
       if (task === undefined) continue;
       if (lease.renewed) task[TASK_CONTROL].renewed(Number(lease.leaseExpiresAtMs));
-      else if ((this.#receivedAtMs.get(task) ?? -Infinity) < sentAtMs) task[TASK_CONTROL].lose("lease_lost", lease.reason || "not renewed");
+      else task[TASK_CONTROL].lose("lease_lost", lease.reason || "not renewed");
     }
   }
 
   /** The gateway says a lease is gone. */
   leaseLost(message: LeaseLost): void {
-    const task = this.#held.get(message.executionId);
-    if (task !== undefined && (message.leaseId === "" || message.leaseId === task.leaseId)) task[TASK_CONTROL].lose("lease_lost", message.reason);
+    this.#holding(message.executionId, message.leaseId)?.[TASK_CONTROL].lose("lease_lost", message.reason);
   }
 
   /** Someone else cancelled a running execution. */
   cancelRequested(message: CancelRequested): void {
     const reason = message.cancelledBy === "" ? message.reason : `${message.reason} (by ${message.cancelledBy})`;
-    const task = this.#held.get(message.executionId);
-    if (task !== undefined && (message.leaseId === "" || message.leaseId === task.leaseId)) task[TASK_CONTROL].lose("cancelled", reason);
+    this.#holding(message.executionId, message.leaseId)?.[TASK_CONTROL].lose("cancelled", reason);
+  }
+
+  /**
+   * The held task of `executionId` if it holds lease `leaseId` — lease messages are paired by
+   * lease id, never by time. An empty id (a peer that does not send one) means the current lease.
+   */
+  #holding(executionId: string, leaseId: string): ClaimedTask | undefined {
+    const task = this.#held.get(executionId);
+    return task !== undefined && (leaseId === "" || leaseId === task.leaseId) ? task : undefined;
   }
 
   /** A heartbeat period passed (counts missed renewals). */

@@ -272,7 +272,7 @@ export class FlowFabricWorker {
     every(intervalMs, this.#heartbeatTimers.signal, () => {
       this.#tasks.tick();
       const session = this.#opSession;
-      if (session?.send({ case: "heartbeat", value: create(HeartbeatSchema, { sentAtMs: BigInt(Date.now()) }) }) === true) this.#tasks.heartbeatSent(session);
+      session?.send({ case: "heartbeat", value: create(HeartbeatSchema, { sentAtMs: BigInt(Date.now()) }) });
     });
   }
 
@@ -287,7 +287,7 @@ export class FlowFabricWorker {
         if (this.#state !== "closing" && this.#state !== "closed") this.#tasks.receive(session, body.value);
         break;
       case "heartbeatAck":
-        this.#tasks.heartbeatAck(session, body.value);
+        this.#tasks.heartbeatAck(body.value);
         break;
       case "leaseLost":
         this.#tasks.leaseLost(body.value);

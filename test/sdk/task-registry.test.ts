@@ -56,25 +56,30 @@ test("tasks whose session ended before the ack are lost (the gateway requeued th
   expect(await registry.next()).toBeUndefined(); // the lost task is skipped
 });
 
-test("heartbeat acks renew; a non-renewal loses only tasks received before that heartbeat was sent", async () => {
+test("heartbeat acks are paired by lease id: a status about an older lease of the execution is ignored", async () => {
   const { registry, session } = setup();
   registry.receive(session.s, push("1:a"));
   const a = await registry.next();
-  await new Promise((r) => setTimeout(r, 5));
-  registry.heartbeatSent(session.s);
-  await new Promise((r) => setTimeout(r, 5));
-  registry.receive(session.s, push("1:b")); // pushed again after the heartbeat: a loss report may be about an older lease
-  const b = await registry.next();
-  registry.heartbeatAck(session.s, create(HeartbeatAckSchema, {
-    leases: [{ executionId: "1:a", renewed: true, leaseExpiresAtMs: 777n }, { executionId: "1:b", renewed: false, reason: "STALE_LEASE" }],
-  }));
+  registry.heartbeatAck(create(HeartbeatAckSchema, { leases: [{ executionId: "1:a", leaseId: "lease-1:a", renewed: true, leaseExpiresAtMs: 777n }] }));
   expect(a?.leaseExpiresAtMs).toBe(777);
-  expect(b?.state).toBe("running");
-  registry.heartbeatSent(session.s);
-  await new Promise((r) => setTimeout(r, 2));
-  registry.heartbeatAck(session.s, create(HeartbeatAckSchema, { leases: [{ executionId: "1:a", renewed: false, reason: "LEASE_EXPIRED" }] }));
+  // The round ran while an older lease of 1:a was still held elsewhere in the gateway's view.
+  registry.heartbeatAck(create(HeartbeatAckSchema, { leases: [{ executionId: "1:a", leaseId: "older-lease", renewed: false, reason: "STALE_LEASE" }] }));
+  registry.heartbeatAck(create(HeartbeatAckSchema, { leases: [{ executionId: "1:a", leaseId: "older-lease", renewed: true, leaseExpiresAtMs: 1n }] }));
+  expect(a?.state).toBe("running");
+  expect(a?.leaseExpiresAtMs).toBe(777);
+  registry.heartbeatAck(create(HeartbeatAckSchema, { leases: [{ executionId: "1:a", leaseId: "lease-1:a", renewed: false, reason: "LEASE_EXPIRED" }] }));
   expect(a?.state).toBe("lost");
   expect(a?.signal.reason).toEqual({ kind: "lease_lost", message: "LEASE_EXPIRED" });
+});
+
+test("a heartbeat's loss applies to the lease it names even when the task arrived after the heartbeat was sent", async () => {
+  const { registry, session } = setup();
+  // The gateway pushed 1:b, then ran the round of a heartbeat the worker had sent just before the
+  // push arrived: the round covered 1:b's lease, and its loss is about that very lease.
+  registry.receive(session.s, push("1:b"));
+  const b = await registry.next();
+  registry.heartbeatAck(create(HeartbeatAckSchema, { leases: [{ executionId: "1:b", leaseId: "lease-1:b", renewed: false, reason: "STALE_LEASE" }] }));
+  expect(b?.state).toBe("lost");
 });
 
 test("lease_lost and cancel_requested match the lease id; cancel_requested aborts with kind cancelled", async () => {
