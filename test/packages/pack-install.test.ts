@@ -109,6 +109,9 @@ let gateway: MainProcess | undefined;
 let address: string;
 
 beforeAll(async () => {
+  if (!existsSync(join(ROOT, "node_modules/@flowfabric/sdk/package.json"))) {
+    throw new Error("node_modules/@flowfabric/sdk is missing: run `npm install` (or `npm ci`) at the repository root, which links the workspaces");
+  }
   tmp = mkdtempSync(join(tmpdir(), "ff-pack-"));
   app = join(tmp, "app");
   mkdirSync(app);
@@ -148,6 +151,7 @@ test("the tarball holds compiled ESM and CommonJS with declarations, and no buil
     }
     expect(files).toContain(`dist/${format}/package.json`);
   }
+  expect(files).toContain("README.md");
   expect(files.filter((f) => /tsbuildinfo|tsconfig|scripts\//.test(f))).toEqual([]);
 });
 
