@@ -8,7 +8,8 @@
  * speaks (the FlowFabric gateway imports only this and the main entry point). Application code
  * wants `@flowfabric/sdk` instead; this module follows the protocol, not semver of the SDK API.
  *
- * A new `.proto` file or shared convention is re-exported here, once.
+ * Every generated file and every module of transport/ is re-exported here, once (a new `.proto`
+ * file or shared convention adds its line; test/packages/workspaces.test.ts checks).
  *
  * @packageDocumentation
  * @private

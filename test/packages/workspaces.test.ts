@@ -97,3 +97,11 @@ test("the gateway's sources import only its own dependencies, exactly pinned", (
   expect(imported.has("@flowfabric/sdk")).toBe(true);
   for (const [name, version] of Object.entries(declared)) expect({ name, version }).toEqual({ name, version: expect.stringMatching(/^\d+\.\d+\.\d+$/) });
 });
+
+test("@flowfabric/sdk/wire re-exports every generated stub and every transport module (the gateway has no other way in)", () => {
+  const wire = readFileSync(join(ROOT, "sdk-ts/src/wire.ts"), "utf8");
+  const shared = ["gen/flowfabric/v1", "transport"].flatMap((dir) =>
+    readdirSync(join(ROOT, "sdk-ts/src", dir)).filter((file) => file.endsWith(".ts")).map((file) => `./${dir}/${file.replace(/\.ts$/, ".js")}`));
+  expect(shared.length).toBeGreaterThan(5);
+  expect(shared.filter((module) => !wire.includes(`export * from "${module}";`))).toEqual([]);
+});
