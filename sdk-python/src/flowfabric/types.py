@@ -79,7 +79,7 @@ class ExecutionSpec:
     kind: str = ""
     #: Input payload: bytes as is, str as UTF-8, anything else as JSON.
     input: Payload = b""
-    #: Priority in [-1000000, 1000000]; higher runs first.
+    #: Priority in [-1000, 1000]; higher runs first.
     priority: int = 0
     #: Idempotency key, unique per namespace for 24 hours: a second create returns the same id.
     idempotency_key: str = ""
