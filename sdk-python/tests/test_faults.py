@@ -27,6 +27,21 @@ threading.Event().wait()
 """
 
 
+#: A worker process under run() (SIGTERM/SIGINT handlers installed) whose handler holds its task
+#: until told to stop; prints the abort kind it saw.
+GRACEFUL_WORKER = """
+import json, sys
+import flowfabric as ff
+w = ff.Worker(sys.argv[1], lanes=[sys.argv[2]], max_concurrent_tasks=2, worker_id="graceful", grace_s=0.5)
+def hold(task):
+    print(json.dumps({"started": task.execution_id}), flush=True)
+    task.cancelled.wait()
+    print(json.dumps({"aborted": task.abort_reason.kind}), flush=True)
+w.run(hold)
+print(json.dumps({"exited": True}), flush=True)
+"""
+
+
 class FaultTest(unittest.TestCase):
     def gateway(self, **kwargs) -> Gateway:
         g = Gateway(**kwargs).start()
@@ -66,6 +81,37 @@ class FaultTest(unittest.TestCase):
             killed = i in started
             self.assertEqual((d.attempt_count, d.reclaim_count), (2, 1) if killed else (1, 0), i)
             self.assertEqual(results[i].json()["attempt"], 1 if killed else 0)
+
+    def test_sigterm_hands_running_tasks_back_within_the_grace(self):
+        """SIGTERM: no new work, the handler past the grace sees kind "shutdown", the task goes back
+        with delay (same attempt, no retry consumed) and the process exits 0; the next worker resumes it."""
+        g = self.gateway()
+        client = ff.Client(g.grpc_address)
+        self.addCleanup(client.close)
+        lane = "graceful"
+        child = python_child(GRACEFUL_WORKER, g.grpc_address, lane)
+        try:
+            held = client.create_execution(lane, "job")
+            self.assertEqual(json.loads(read_line(child)), {"started": held.execution_id})
+            child.send_signal(signal.SIGTERM)
+            self.assertEqual(json.loads(read_line(child)), {"aborted": "shutdown"})
+            self.assertEqual(json.loads(read_line(child)), {"exited": True})
+            self.assertEqual(child.wait(30), 0)
+        finally:
+            child.kill()
+            child.wait()
+            child.stdout.close()
+        seen = {}
+
+        def resume(task):
+            seen.update(resumed=task.resumed, attempt=task.attempt_index)
+            return "resumed"
+
+        self.worker(g.grpc_address, lane, resume)
+        self.assertEqual(client.wait_result(held.execution_id, 30).result, b"resumed")
+        self.assertEqual(seen, {"resumed": True, "attempt": 0})
+        d = client.describe_execution(held.execution_id)
+        self.assertEqual((d.attempt_count, d.retry_count, d.reclaim_count), (1, 0, 0))
 
     def test_gateway_restart_keeps_leases_and_delivers_queued_completions(self):
         """The gateway (and its embedded server) stops while two tasks run; they finish while it is

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import Future
 from typing import Callable, Dict, List, Optional, Tuple
@@ -127,8 +128,6 @@ class Engine:
 
     def heartbeat(self) -> Optional[worker_pb2.SessionRequest]:
         """One heartbeat period: counts a missed renewal for tasks not renewed since the last one."""
-        import time
-
         with self.lock:
             for task in self.tasks.values():
                 task._tick()
@@ -244,8 +243,10 @@ class Engine:
                 if error.is_lease_gone:
                     task._abort("lease_lost", error.reason)
                     self._end(task, "consumed" if terminal else "lost")
+                elif terminal and task._lost_while_settling:
+                    self._end(task, "lost")
                 elif terminal:
-                    self._end(task, "lost") if task._lost_while_settling else setattr(task, "_state", "running")
+                    task._state = "running"  # refused (e.g. PAYLOAD_TOO_LARGE): the handler may settle otherwise
             op.future.set_exception(error)
             return
         if body != op.kind:

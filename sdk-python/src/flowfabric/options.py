@@ -60,13 +60,15 @@ class WorkerOptions:
     on_event: Optional[EventHook] = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass
-        set_("lanes", (self.lanes,) if isinstance(self.lanes, str) else tuple(self.lanes))
-        set_("capabilities", tuple(self.capabilities))
-        set_("channel_options", tuple(self.channel_options))
-        if not self.instance_id:
-            set_("instance_id", re.sub(r"[^A-Za-z0-9._:-]", "-",
-                                       f"{self.worker_id}-{socket.gethostname()}-{os.getpid()}")[:128])
+        normalized = {
+            "lanes": (self.lanes,) if isinstance(self.lanes, str) else tuple(self.lanes),
+            "capabilities": tuple(self.capabilities),
+            "channel_options": tuple(self.channel_options),
+            "instance_id": self.instance_id or re.sub(
+                r"[^A-Za-z0-9._:-]", "-", f"{self.worker_id}-{socket.gethostname()}-{os.getpid()}")[:128],
+        }
+        for name, value in normalized.items():
+            object.__setattr__(self, name, value)  # frozen dataclass: normalized once, here
         for name in ("worker_id", "instance_id"):
             if not _ID.match(getattr(self, name)):
                 raise ValueError(f"{name}: must be 1..128 characters of [A-Za-z0-9._:-]")
