@@ -1,5 +1,8 @@
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { resolve } from "node:path";
+import { compileTokens, parseTokenFile, parseTokenList, type TokenSpec } from "./auth/tokens.js";
 
 /** Gateway options. Units are in the names; every field has a default (see {@link DEFAULTS}). */
 export interface GatewayOptions {
@@ -65,6 +68,21 @@ export interface GatewayOptions {
   readonly tailRecheckMs: number;
   /** Longest XREAD BLOCK of a partition's tail reader before it re-issues, in ms. */
   readonly tailBlockMs: number;
+  /**
+   * Bearer tokens (docs/security.md). Empty: no authentication, which is allowed on a loopback
+   * `host` only (or with `allowInsecure`). Compiled: secrets replaced by their SHA-256.
+   */
+  readonly authTokens: readonly TokenSpec[];
+  /** `GET /metrics`: "open", or "token" (a token with the metrics or operator role). Default: "token" when tokens are configured, else "open". */
+  readonly metricsAuth: "open" | "token";
+  /** Serve without tokens on a non-loopback `host` anyway (FLOWFABRIC_ALLOW_INSECURE=1). */
+  readonly allowInsecure: boolean;
+  /** PEM certificate chain of both listeners; with `tlsKeyFile`, both listeners speak TLS only. Empty: cleartext. */
+  readonly tlsCertFile: string;
+  /** PEM private key of `tlsCertFile`. */
+  readonly tlsKeyFile: string;
+  /** PEM CA bundle: when set, both listeners require a client certificate it signed (mTLS). */
+  readonly tlsClientCaFile: string;
 }
 
 export const DEFAULTS: GatewayOptions = Object.freeze({
@@ -99,6 +117,12 @@ export const DEFAULTS: GatewayOptions = Object.freeze({
   tailKeepaliveMs: 15_000,
   tailRecheckMs: 1_000,
   tailBlockMs: 5_000,
+  authTokens: [],
+  metricsAuth: "open",
+  allowInsecure: false,
+  tlsCertFile: "",
+  tlsKeyFile: "",
+  tlsClientCaFile: "",
 });
 
 /** Compiles options: defaults filled, values checked, object frozen. */
@@ -123,7 +147,30 @@ export function compileOptions(partial: Partial<GatewayOptions> = {}): GatewayOp
   if (o.maxPayloadBytes >= o.maxMessageBytes) throw new Error("option maxPayloadBytes must be below maxMessageBytes");
   if (o.maxFrameBytes >= o.maxMessageBytes) throw new Error("option maxFrameBytes must be below maxMessageBytes");
   if (o.heartbeatIntervalMs * 2 > o.leaseTtlMs) throw new Error("option heartbeatIntervalMs must be at most half of leaseTtlMs");
-  return Object.freeze({ ...o, dataDir: resolve(o.dataDir), gatewayId: o.gatewayId || `gw-${randomUUID().slice(0, 8)}` });
+  const authTokens = compileTokens(o.authTokens, "authTokens");
+  const metricsAuth = partial.metricsAuth ?? (authTokens.length > 0 ? "token" : "open");
+  if (metricsAuth !== "open" && metricsAuth !== "token") throw new Error(`option metricsAuth (FLOWFABRIC_METRICS_AUTH) must be "open" or "token", got "${String(metricsAuth)}"`);
+  if (metricsAuth === "token" && authTokens.length === 0) throw new Error("option metricsAuth (FLOWFABRIC_METRICS_AUTH) \"token\" needs tokens (FLOWFABRIC_AUTH_TOKENS or FLOWFABRIC_AUTH_FILE)");
+  if (authTokens.length === 0 && !o.allowInsecure && !isLoopback(o.host)) {
+    throw new Error(
+      `refusing to listen on ${o.host} (FLOWFABRIC_HOST) without authentication: anyone who can reach it could run, read and cancel ` +
+        "every execution. Configure bearer tokens with FLOWFABRIC_AUTH_TOKENS or FLOWFABRIC_AUTH_FILE (docs/security.md), " +
+        "or set FLOWFABRIC_ALLOW_INSECURE=1 to serve without authentication anyway.",
+    );
+  }
+  if ((o.tlsCertFile === "") !== (o.tlsKeyFile === "")) throw new Error("options tlsCertFile (FLOWFABRIC_TLS_CERT) and tlsKeyFile (FLOWFABRIC_TLS_KEY) go together: set both or neither");
+  if (o.tlsClientCaFile !== "" && o.tlsCertFile === "") throw new Error("option tlsClientCaFile (FLOWFABRIC_TLS_CLIENT_CA) needs TLS: set FLOWFABRIC_TLS_CERT and FLOWFABRIC_TLS_KEY too");
+  return Object.freeze({
+    ...o, authTokens, metricsAuth, dataDir: resolve(o.dataDir), gatewayId: o.gatewayId || `gw-${randomUUID().slice(0, 8)}`,
+  });
+}
+
+/** True for addresses only this machine can reach: localhost, 127.0.0.0/8, ::1. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  if (h === "localhost") return true;
+  if (isIP(h) === 4) return h.startsWith("127.");
+  return h === "::1" || h === "::ffff:127.0.0.1";
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -155,8 +202,41 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Ga
     maxFrameBytes: int("FLOWFABRIC_MAX_FRAME_BYTES"),
     maxStreamFrames: int("FLOWFABRIC_MAX_STREAM_FRAMES"),
     maxTails: int("FLOWFABRIC_MAX_TAILS"),
+    authTokens: tokensFromEnv(env),
+    metricsAuth: env["FLOWFABRIC_METRICS_AUTH"] || undefined,
+    allowInsecure: flag(env, "FLOWFABRIC_ALLOW_INSECURE"),
+    tlsCertFile: env["FLOWFABRIC_TLS_CERT"] || undefined,
+    tlsKeyFile: env["FLOWFABRIC_TLS_KEY"] || undefined,
+    tlsClientCaFile: env["FLOWFABRIC_TLS_CLIENT_CA"] || undefined,
   };
   return stripUndefined(out) as Partial<GatewayOptions>;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const raw = (env[name] ?? "").trim().toLowerCase();
+  if (raw === "") return undefined;
+  if (raw === "1" || raw === "true" || raw === "yes") return true;
+  if (raw === "0" || raw === "false" || raw === "no") return false;
+  throw new Error(`environment variable ${name} must be 1 or 0, got "${env[name]}"`);
+}
+
+/** Tokens of FLOWFABRIC_AUTH_TOKENS and FLOWFABRIC_AUTH_FILE together, checked and hashed. */
+function tokensFromEnv(env: NodeJS.ProcessEnv): readonly TokenSpec[] | undefined {
+  const specs: TokenSpec[] = [];
+  const list = env["FLOWFABRIC_AUTH_TOKENS"] ?? "";
+  if (list.trim() !== "") specs.push(...compileTokens(parseTokenList(list, "FLOWFABRIC_AUTH_TOKENS"), "FLOWFABRIC_AUTH_TOKENS"));
+  const file = env["FLOWFABRIC_AUTH_FILE"] ?? "";
+  if (file !== "") {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new Error(`FLOWFABRIC_AUTH_FILE: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const source = `FLOWFABRIC_AUTH_FILE ${file}: tokens`;
+    specs.push(...compileTokens(parseTokenFile(text, `FLOWFABRIC_AUTH_FILE ${file}`), source));
+  }
+  return specs.length > 0 ? specs : undefined;
 }
 
 /** Path of the embedded server binary override, if any (read here so no other module touches env). */

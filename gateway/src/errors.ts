@@ -14,7 +14,9 @@ export const Reason = {
   DRAINING: "DRAINING",
   /** A message arrived that is not legal in the session's state. */
   PROTOCOL_VIOLATION: "PROTOCOL_VIOLATION",
-  /** A namespace the caller may not access. */
+  /** No bearer token, a malformed one, or one the gateway does not know. */
+  UNAUTHENTICATED: "UNAUTHENTICATED",
+  /** The token lacks the role for the call, or the namespace of the execution or request. */
   PERMISSION_DENIED: "PERMISSION_DENIED",
   /** Unexpected failure inside the gateway (a bug); never for caller-caused conditions. */
   INTERNAL: "INTERNAL",

@@ -1,8 +1,12 @@
 import type { Resource } from "@opentelemetry/resources";
 import type { IMetricReader } from "@opentelemetry/sdk-metrics";
-import { compileOptions, type GatewayOptions } from "./config.js";
+import { WorkerService } from "@flowfabric/sdk/wire";
+import { Authorizer, tokenProtected } from "./auth/authorizer.js";
+import { METRICS_ROLES } from "./auth/policy.js";
+import { compileOptions, isLoopback, type GatewayOptions } from "./config.js";
 import type { EngineBackend } from "./engine/backend.js";
 import { ValkeyBackend } from "./engine/valkey-backend.js";
+import { GatewayError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AdminHandlers } from "./rpc/admin-service.js";
 import { ExecutionHandlers } from "./rpc/execution-service.js";
@@ -12,6 +16,7 @@ import { Scanners } from "./scanners/scanners.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { startGrpcListener, type GrpcListener } from "./server/grpc-server.js";
 import { startHttpListener, type HttpListener } from "./server/http-server.js";
+import { loadTls } from "./server/tls.js";
 import type { Services } from "./server/services.js";
 import { SessionRegistry } from "./sessions/session-registry.js";
 import { WorkerSession } from "./sessions/worker-session.js";
@@ -25,7 +30,7 @@ export interface Gateway {
   readonly options: GatewayOptions;
   /** "host:port" of the gRPC listener (workers, gRPC clients). */
   readonly grpcAddress: string;
-  /** "http://host:port" of the HTTP/1.1 listener (Connect JSON, gRPC-Web, /healthz, GET /metrics). */
+  /** "http://host:port" ("https://…" with TLS) of the HTTP/1.1 listener (Connect JSON, gRPC-Web, /healthz, GET /metrics). */
   readonly httpAddress: string;
   readonly engine: EngineBackend;
   /** Live sessions. */
@@ -58,6 +63,10 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
   const { logger, metricReaders, resource, ...rest } = start;
   const options = compileOptions(rest);
   const log = (logger ?? createLogger("warn")).child({ gateway: options.gatewayId });
+  const tls = loadTls(options);
+  if (!tls && options.authTokens.length > 0 && !isLoopback(options.host)) {
+    log.warn("bearer tokens travel in cleartext: serve TLS (FLOWFABRIC_TLS_CERT, FLOWFABRIC_TLS_KEY) or terminate TLS in front of the gateway", { host: options.host });
+  }
   const engine = await ValkeyBackend.connect({
     url: options.valkeyUrl, partitions: options.partitions, frameBlockMs: options.tailBlockMs,
     onConnectionHealth: (state, err) => {
@@ -92,15 +101,24 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
     recheckMs: options.tailRecheckMs,
     maxMessageBytes: Math.min(1024 * 1024, Math.floor(options.maxMessageBytes / 2)),
   });
+  const auth = new Authorizer(options.authTokens, engine, limits);
   let draining = false;
   const services: Services = {
     exec: new ExecutionHandlers(engine, limits),
     ops,
     admin: new AdminHandlers(engine),
     streams: new StreamHandlers(engine, limits, tails),
+    auth,
     telemetry,
     openSession: (transport) => {
-      const session = new WorkerSession({ engine, scheduler, registry, ops, options, limits, log, telemetry }, transport);
+      let caller;
+      try {
+        caller = auth.authorizeStream(SESSION_PATH, transport.header);
+      } catch (err) {
+        transport.end(GatewayError.from(err));
+        return;
+      }
+      const session = new WorkerSession({ engine, scheduler, registry, ops, options, limits, log, telemetry, auth }, transport, caller);
       if (draining) void session.drain(0);
     },
     healthy: () => !draining,
@@ -113,8 +131,9 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
   let grpc: GrpcListener | undefined;
   let http: HttpListener | undefined;
   try {
-    grpc = await startGrpcListener({ ...options, port: options.grpcPort }, services, log);
-    http = await startHttpListener({ ...options, port: options.httpPort }, services, log, new Map([["/metrics", metricsEndpoint.handle]]));
+    grpc = await startGrpcListener({ ...options, port: options.grpcPort, tls }, services, log);
+    const metricsRoute = options.metricsAuth === "token" ? tokenProtected(auth, METRICS_ROLES, "GET /metrics", metricsEndpoint.handle) : metricsEndpoint.handle;
+    http = await startHttpListener({ ...options, port: options.httpPort, tls }, services, log, new Map([["/metrics", metricsRoute]]));
   } catch (err) {
     await grpc?.close(0);
     await metricsEndpoint.shutdown();
@@ -123,7 +142,10 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
   }
   scanners.start();
   scheduler.start();
-  log.info("gateway serving", { grpcPort: grpc.port, httpPort: http.port, partitions: engine.partitions });
+  log.info("gateway serving", {
+    grpcPort: grpc.port, httpPort: http.port, partitions: engine.partitions,
+    auth: auth.enabled ? `${options.authTokens.length} token(s)` : "off", tls: tls ? (tls.clientCa ? "mtls" : "tls") : "off",
+  });
 
   let closing: Promise<void> | undefined;
   const grpcListener = grpc;
@@ -131,7 +153,7 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
   return {
     options,
     grpcAddress: `${options.host}:${grpc.port}`,
-    httpAddress: `http://${options.host}:${http.port}`,
+    httpAddress: `${tls ? "https" : "http"}://${options.host}:${http.port}`,
     engine,
     sessions: registry,
     tails,
@@ -150,6 +172,8 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
     },
   };
 }
+
+const SESSION_PATH = `/${WorkerService.typeName}/${WorkerService.method.session.name}`;
 
 /** The queues (namespace, lane) the live sessions serve, each once. */
 function* servedQueues(registry: SessionRegistry): Iterable<readonly [string, string]> {

@@ -3,7 +3,7 @@
  * redis-server (127.0.0.1, AOF everysec in FLOWFABRIC_DATA_DIR) and stops it on exit.
  */
 import { join } from "node:path";
-import { compileOptions, optionsFromEnv, serverBinaryFromEnv, telemetryFromEnv } from "./config.js";
+import { compileOptions, optionsFromEnv, serverBinaryFromEnv, telemetryFromEnv, type GatewayOptions } from "./config.js";
 import { startServerProcess, type ServerProcess } from "./embedded/server-process.js";
 import { findServerBinary, INSTALL_HINT } from "./embedded/server-binary.js";
 import { startGateway } from "./gateway.js";
@@ -41,7 +41,8 @@ async function main(): Promise<void> {
     `FlowFabric gateway ${gateway.options.gatewayId}\n` +
       `  gRPC (workers, gRPC clients):         ${gateway.grpcAddress}\n` +
       `  HTTP (Connect JSON, gRPC-Web, health): ${gateway.httpAddress}\n` +
-      `  metrics (Prometheus):                 ${gateway.httpAddress}/metrics\n` +
+      `  metrics (Prometheus):                 ${gateway.httpAddress}/metrics${gateway.options.metricsAuth === "token" ? " (bearer token)" : ""}\n` +
+      `  auth:                                 ${authSummary(gateway.options)}\n` +
       `  store:                                ${embedded ? `embedded ${embedded.binary} at ${valkeyUrl}` : valkeyUrl}\n`,
   );
   let stopping = false;
@@ -61,6 +62,12 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+function authSummary(o: GatewayOptions): string {
+  const tls = o.tlsCertFile === "" ? "no TLS" : o.tlsClientCaFile === "" ? "TLS" : "TLS with client certificates (mTLS)";
+  if (o.authTokens.length === 0) return `off (anyone who can reach ${o.host}), ${tls}`;
+  return `${o.authTokens.length} bearer token(s), ${tls}`;
 }
 
 main().catch((err: unknown) => {

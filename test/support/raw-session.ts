@@ -22,10 +22,11 @@ export class RawSession {
   status: grpc.StatusObject | undefined;
   private readonly ended: Promise<grpc.StatusObject>;
 
-  constructor(address: string) {
+  /** `token`: sent as `authorization: Bearer <token>`. */
+  constructor(address: string, token?: string) {
     const Ctor = grpcClientConstructor(WorkerService);
     this.client = new Ctor(address, grpc.credentials.createInsecure());
-    this.call = (this.client as unknown as { session(): grpc.ClientDuplexStream<SessionRequest, SessionResponse> }).session();
+    this.call = (this.client as unknown as { session(md: grpc.Metadata): grpc.ClientDuplexStream<SessionRequest, SessionResponse> }).session(bearer(token));
     this.call.on("data", (wire: SessionResponse) => {
       this.received.push(wire);
       for (const m of wire.body.case === "batch" ? wire.body.value.responses : [wire]) {
@@ -72,25 +73,32 @@ export class RawSession {
   }
 }
 
-/** A raw unary client for a generated service (methods by localName), returning promises. */
-export function rawClient(service: typeof WorkerService | typeof ExecutionService, address: string): { call<Res>(method: string, req: unknown): Promise<Res>; close(): void } {
+/** Request metadata with `authorization: Bearer <token>` when a token is given. */
+export function bearer(token: string | undefined): grpc.Metadata {
+  const md = new grpc.Metadata();
+  if (token !== undefined) md.set("authorization", `Bearer ${token}`);
+  return md;
+}
+
+/** A raw unary client for a generated service (methods by localName), returning promises; `token` is sent as a bearer token. */
+export function rawClient(service: typeof WorkerService | typeof ExecutionService, address: string, token?: string): { call<Res>(method: string, req: unknown): Promise<Res>; close(): void } {
   const Ctor = grpcClientConstructor(service as never);
-  const client = new Ctor(address, grpc.credentials.createInsecure()) as unknown as Record<string, (req: unknown, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void> & grpc.Client;
+  const client = new Ctor(address, grpc.credentials.createInsecure()) as unknown as Record<string, (req: unknown, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void> & grpc.Client;
   return {
     call: <Res>(method: string, req: unknown) =>
       new Promise<Res>((resolve, reject) => {
         const fn = client[method];
         if (!fn) return reject(new Error(`no method ${method}`));
-        fn.call(client, req, (err, res) => (err ? reject(err) : resolve(res as Res)));
+        fn.call(client, req, bearer(token), (err, res) => (err ? reject(err) : resolve(res as Res)));
       }),
     close: () => client.close(),
   };
 }
 
 /** The ErrorDetail carried by a grpc-js error, if any. */
-export function errorDetailOf(err: unknown): { code: number; reason: string; field: string } {
+export function errorDetailOf(err: unknown): { code: number; reason: string; field: string; metadata: Record<string, string> } {
   const e = err as grpc.ServiceError;
   const bin = e.metadata?.get(STATUS_DETAILS_TRAILER)[0];
   const detail = bin instanceof Buffer ? decodeStatusDetails(bin) : undefined;
-  return { code: e.code, reason: detail?.reason ?? "", field: detail?.field ?? "" };
+  return { code: e.code, reason: detail?.reason ?? "", field: detail?.field ?? "", metadata: { ...detail?.metadata } };
 }

@@ -50,6 +50,8 @@ export interface EngineBackend {
 
   describe(executionId: string): Promise<ExecutionRecord>;
   getResult(executionId: string): Promise<ResultRecord>;
+  /** The namespace an execution was created in (it never changes); undefined for an unknown id. */
+  namespaceOf(executionId: string): Promise<string | undefined>;
 
   /** Lease-expiry scanner step: requeue (new attempt) or fail executions whose lease is past due. */
   expireLeases(partition: number, batch: number): Promise<ScanResult>;

@@ -8,7 +8,7 @@ import { ShardedSubscriber, closeConnection, createCommandClient, type CommandCl
 import { EngineError, EngineErrorCode } from "./errors.js";
 import { buildCancelByHolder, buildCancelByOperator, decodeCancel, FN_CANCEL } from "./fcall/cancel.js";
 import { buildClaim, decodeClaim, FN_CLAIM } from "./fcall/claim.js";
-import type { FcallArgs } from "./fcall/common.js";
+import { executionKeys, type FcallArgs } from "./fcall/common.js";
 import { buildAppendFrames, decodeAppendFrames, FN_APPEND_FRAME, MAX_FRAMES_PER_CALL } from "./fcall/append-frame.js";
 import { buildComplete, decodeComplete, FN_COMPLETE } from "./fcall/complete.js";
 import { buildReadFrames, decodeReadFrames, FN_READ_FRAMES } from "./fcall/read-frames.js";
@@ -295,6 +295,11 @@ export class ValkeyBackend implements EngineBackend {
 
   async describe(executionId: string): Promise<ExecutionRecord> {
     return decodeDescribe(await this.fcall(FN_DESCRIBE, buildDescribe(executionId, this.partitions), { ro: true }));
+  }
+
+  async namespaceOf(executionId: string): Promise<string | undefined> {
+    const ns = await this.client.hget(executionKeys(executionId, this.partitions).core, "ns");
+    return ns ?? undefined;
   }
 
   async getResult(executionId: string): Promise<ResultRecord> {

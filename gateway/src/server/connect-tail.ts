@@ -2,7 +2,6 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { TailStreamRequest, TailStreamResponse } from "@flowfabric/sdk/wire";
 import type { GatewayError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { StreamHandlers } from "../rpc/stream-service.js";
 import type { TailSink } from "../streams/tail-session.js";
 import { connectError } from "./connect-error.js";
 
@@ -11,8 +10,9 @@ import { connectError } from "./connect-error.js";
  * (back-pressure). A client that goes away — the call's signal aborts, or a write to its response
  * fails and the transport throws that error in here (connect-node does, e.g. ERR_STREAM_DESTROYED)
  * — ends the tail quietly: that is normal, as on the gRPC listener, not an internal error.
+ * `streams.tailStream` may be async (the listener checks access first); it throws before anything is sent.
  */
-export async function* connectTail(streams: StreamHandlers, req: TailStreamRequest, ctx: HandlerContext, log: Logger): AsyncGenerator<TailStreamResponse> {
+export async function* connectTail(streams: { tailStream(req: TailStreamRequest, sink: TailSink): void | Promise<void> }, req: TailStreamRequest, ctx: HandlerContext, log: Logger): AsyncGenerator<TailStreamResponse> {
   const queue: TailStreamResponse[] = [];
   const ac = new AbortController();
   let done = false;
@@ -45,7 +45,7 @@ export async function* connectTail(streams: StreamHandlers, req: TailStreamReque
     },
   };
   try {
-    streams.tailStream(req, sink);
+    await streams.tailStream(req, sink);
     for (;;) {
       while (queue.length > 0 && !ac.signal.aborted) {
         try {

@@ -6,12 +6,14 @@ import {
 } from "@flowfabric/sdk/wire";
 import { GatewayError } from "../errors.js";
 import { createLogger, type Logger } from "../logger.js";
-import { callContext, type CallContext } from "../rpc/call-context.js";
+import type { HeaderGetter } from "../auth/authorizer.js";
+import { callContext, unaryCall, type CallContext } from "../rpc/call-context.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";
 import { unaryMirror } from "../rpc/task-operations.js";
 import type { SessionTransport } from "../sessions/session-transport.js";
 import type { TailSink } from "../streams/tail-session.js";
 import type { Services } from "./services.js";
+import type { TlsMaterial } from "./tls.js";
 
 /**
  * The gRPC listener (HTTP/2 cleartext): grpc-js, chosen for the worker hot path by measurement
@@ -30,6 +32,8 @@ export interface GrpcListenerOptions {
   readonly maxMessageBytes: number;
   readonly http2PingIntervalMs: number;
   readonly http2PingTimeoutMs: number;
+  /** TLS (and mTLS with a client CA); cleartext HTTP/2 when absent. */
+  readonly tls?: TlsMaterial | undefined;
 }
 
 export async function startGrpcListener(opts: GrpcListenerOptions, services: Services, log: Logger): Promise<GrpcListener> {
@@ -42,8 +46,7 @@ export async function startGrpcListener(opts: GrpcListenerOptions, services: Ser
   });
   const unary = <Req, Res>(fn: (req: Req, ctx: CallContext) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
-      const ctx = metadataContext(call.metadata);
-      services.telemetry.rpc(call.getPath(), call.request, ctx, () => fn(call.request, ctx)).then(
+      unaryCall(services, call.getPath(), call.request, metadataGetter(call.metadata), fn).then(
         (res) => callback(null, res),
         (err: unknown) => callback(serviceError(err, log)),
       );
@@ -58,11 +61,9 @@ export async function startGrpcListener(opts: GrpcListenerOptions, services: Ser
     readStream: unary(streams.readStream.bind(streams)),
     tailStream: (call: grpc.ServerWritableStream<TailStreamRequest, TailStreamResponse>) => {
       const sink = tailSink(call, log);
-      try {
-        streams.tailStream(call.request, sink);
-      } catch (err) {
-        sink.end(GatewayError.from(err));
-      }
+      callContext(services.auth, call.getPath(), call.request, metadataGetter(call.metadata))
+        .then(() => streams.tailStream(call.request, sink))
+        .catch((err: unknown) => sink.end(GatewayError.from(err)));
     },
   });
   server.addService(grpcServiceDefinition(ExecutionService), {
@@ -76,7 +77,7 @@ export async function startGrpcListener(opts: GrpcListenerOptions, services: Ser
     getPartitionConfig: unary(admin.getPartitionConfig.bind(admin)),
   });
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${opts.host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    server.bindAsync(`${opts.host}:${opts.port}`, serverCredentials(opts.tls), (err, p) => (err ? reject(err) : resolve(p)));
   });
   return {
     port,
@@ -88,11 +89,16 @@ export async function startGrpcListener(opts: GrpcListenerOptions, services: Ser
   };
 }
 
-function metadataContext(md: grpc.Metadata): CallContext {
-  return callContext((name) => {
+function serverCredentials(tls: TlsMaterial | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(tls.clientCa ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.clientCa !== undefined);
+}
+
+function metadataGetter(md: grpc.Metadata): HeaderGetter {
+  return (name) => {
     const v = md.get(name)[0];
     return typeof v === "string" ? v : undefined;
-  });
+  };
 }
 
 /** GatewayError -> grpc-js status with ErrorDetail in grpc-status-details-bin and plain trailers. */
@@ -148,10 +154,7 @@ function sessionTransport(call: grpc.ServerDuplexStream<SessionRequest, SessionR
   });
   return {
     signal: life.signal,
-    header: (name) => {
-      const v = call.metadata.get(name)[0];
-      return typeof v === "string" ? v : undefined;
-    },
+    header: metadataGetter(call.metadata),
     send: (message) => {
       if (life.open()) call.write(message);
     },

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -6,11 +7,12 @@ import {
   AdminService, ExecutionService, OPERATION_LIST, StreamService, type TailStreamRequest, WorkerService,
 } from "@flowfabric/sdk/wire";
 import type { Logger } from "../logger.js";
-import { callContext, type CallContext } from "../rpc/call-context.js";
+import { callContext, unaryCall, type CallContext } from "../rpc/call-context.js";
 import { unaryMirror } from "../rpc/task-operations.js";
 import { connectError } from "./connect-error.js";
 import { connectTail } from "./connect-tail.js";
 import type { Services } from "./services.js";
+import type { TlsMaterial } from "./tls.js";
 
 /**
  * The HTTP/1.1 listener: Connect (JSON and binary) and gRPC-Web for every unary RPC, generated
@@ -27,14 +29,15 @@ export interface HttpListenerOptions {
   readonly host: string;
   readonly port: number;
   readonly maxMessageBytes: number;
+  /** HTTPS (and mTLS with a client CA); plain HTTP/1.1 when absent. */
+  readonly tls?: TlsMaterial | undefined;
 }
 
 export async function startHttpListener(opts: HttpListenerOptions, services: Services, log: Logger, extraRoutes: Map<string, (req: IncomingMessage, res: ServerResponse) => void> = new Map()): Promise<HttpListener> {
   const wrap = <Req, Res>(fn: (req: Req, ctx: CallContext) => Promise<Res>) =>
     async (req: Req, ctx: HandlerContext): Promise<Res> => {
       try {
-        const call = callContext((name) => ctx.requestHeader.get(name) ?? undefined);
-        return await services.telemetry.rpc(`/${ctx.service.typeName}/${ctx.method.name}`, req, call, () => fn(req, call));
+        return await unaryCall(services, rpcPath(ctx), req, (name) => ctx.requestHeader.get(name) ?? undefined, fn);
       } catch (err) {
         throw connectError(err, log);
       }
@@ -56,7 +59,12 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
     ])) as Partial<ServiceImpl<typeof WorkerService>>);
     router.service(StreamService, {
       readStream: wrap(streams.readStream.bind(streams)),
-      tailStream: (req: TailStreamRequest, ctx: HandlerContext) => connectTail(streams, req, ctx, log),
+      tailStream: (req: TailStreamRequest, ctx: HandlerContext) => connectTail({
+        tailStream: async (r, sink) => {
+          await callContext(services.auth, rpcPath(ctx), r, (name) => ctx.requestHeader.get(name) ?? undefined);
+          streams.tailStream(r, sink);
+        },
+      }, req, ctx, log),
     });
   };
   // Strict JSON: an unknown field (usually a typo in a hand-written request) is an error, not ignored.
@@ -64,7 +72,7 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
     routes, grpc: false, grpcWeb: true, connect: true, readMaxBytes: opts.maxMessageBytes,
     jsonOptions: { ignoreUnknownFields: false },
   });
-  const server: Server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     const path = (req.url ?? "").split("?")[0] ?? "";
     if (path === "/healthz" && req.method === "GET") {
       const ok = services.healthy();
@@ -75,7 +83,11 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
     const extra = extraRoutes.get(path);
     if (extra) return extra(req, res);
     adapter(req, res);
-  });
+  };
+  const tls = opts.tls;
+  const server: Server = tls
+    ? createTlsServer({ cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
+    : createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => { server.off("error", reject); resolve(); });
@@ -88,4 +100,8 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
         server.closeAllConnections();
       }),
   };
+}
+
+function rpcPath(ctx: HandlerContext): string {
+  return `/${ctx.service.typeName}/${ctx.method.name}`;
 }

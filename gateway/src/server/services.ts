@@ -1,3 +1,4 @@
+import type { Authorizer } from "../auth/authorizer.js";
 import type { ExecutionHandlers } from "../rpc/execution-service.js";
 import type { StreamHandlers } from "../rpc/stream-service.js";
 import type { AdminHandlers } from "../rpc/admin-service.js";
@@ -11,6 +12,8 @@ export interface Services {
   readonly ops: TaskOperations;
   readonly admin: AdminHandlers;
   readonly streams: StreamHandlers;
+  /** The access check of every call (auth/authorizer.ts). */
+  readonly auth: Authorizer;
   /** Spans of unary RPCs (and the gateway's instruments). */
   readonly telemetry: GatewayTelemetry;
   openSession(transport: SessionTransport): void;

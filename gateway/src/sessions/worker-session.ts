@@ -7,6 +7,8 @@ import {
   PartitionConfigSchema, PingSchema, PongSchema, responseBatch, responseSize, sessionOutbox, type SessionRequest,
   type SessionResponse, SessionResponseSchema, type Task, TaskPushSchema, type TurnBatcher, WelcomeSchema,
 } from "@flowfabric/sdk/wire";
+import type { Authorizer } from "../auth/authorizer.js";
+import { Caller } from "../auth/caller.js";
 import type { GatewayOptions } from "../config.js";
 import type { EngineBackend } from "../engine/backend.js";
 import type { Grant, LeaseFence, RenewResult } from "../engine/types.js";
@@ -44,6 +46,7 @@ export interface SessionDeps {
   readonly limits: v.Limits;
   readonly log: Logger;
   readonly telemetry: GatewayTelemetry;
+  readonly auth: Authorizer;
 }
 
 /** A pushed task held by the session. */
@@ -107,7 +110,11 @@ export class WorkerSession {
   /** Set when the worker's Hello asked for batching: sends then go through `outbox`. */
   private outbox: TurnBatcher<SessionResponse> | undefined;
 
-  constructor(private readonly deps: SessionDeps, private readonly transport: SessionTransport) {
+  /**
+   * `caller` is the stream's authenticated token (already allowed to open a Session): the Hello's
+   * namespace must be one it grants.
+   */
+  constructor(private readonly deps: SessionDeps, private readonly transport: SessionTransport, private readonly caller: Caller = Caller.OPEN) {
     this.log = deps.log.child({ session: this.id });
     transport.signal.addEventListener("abort", () => this.close("stream ended"), { once: true });
     transport.onMessage((m) => this.receive(m));
@@ -243,6 +250,7 @@ export class WorkerSession {
     this.workerId = v.identifier(h.workerId, "hello.worker_id");
     this.instanceId = v.identifier(h.instanceId, "hello.instance_id");
     this.namespace = v.namespaceOf(h.namespace, "hello.namespace");
+    this.caller.requireNamespace(this.namespace, "hello.namespace");
     if (h.lanes.length === 0) throw GatewayError.invalid("hello.lanes", "at least one lane is required");
     if (h.lanes.length > 64) throw GatewayError.invalid("hello.lanes", "at most 64 lanes");
     this.lanes = [...new Set(h.lanes.map((l, i) => v.lane(l, `hello.lanes[${i}]`)))];
@@ -255,17 +263,23 @@ export class WorkerSession {
     this.capacity = h.maxConcurrentTasks;
 
     const claimant = { sessionId: this.id, workerId: this.workerId, workerInstanceId: this.instanceId };
+    // A lease is adopted only into a session of its execution's namespace.
     const adoptions = await Promise.all(
-      held.map((fence) =>
-        engine.adopt(fence, claimant, options.leaseTtlMs).catch((err: unknown): RenewResult => {
+      held.map(async (fence, i): Promise<RenewResult | GatewayError> => {
+        try {
+          await this.deps.auth.requireExecutionIn(fence.executionId, `hello.held_leases[${i}].execution_id`, this.namespace);
+          return await engine.adopt(fence, claimant, options.leaseTtlMs);
+        } catch (err) {
           const ge = GatewayError.from(err);
+          if (ge.reason === Reason.PERMISSION_DENIED) return ge;
           return { executionId: fence.executionId, renewed: false, leaseExpiresAtMs: 0, reason: ge.reason === "NOT_FOUND" ? "NOT_FOUND" : "STALE_LEASE" };
-        }),
-      ),
+        }
+      }),
     );
     if (this._state !== "awaiting_hello") return; // closed while adopting
     held.forEach((fence, i) => {
-      if (adoptions[i]?.renewed) this.hold(fence, true, undefined);
+      const a = adoptions[i];
+      if (a && !(a instanceof GatewayError) && a.renewed) this.hold(fence, true, undefined);
     });
     this.transition("active");
     this.deps.registry.add(this);
@@ -282,13 +296,15 @@ export class WorkerSession {
         maxPayloadBytes: options.maxPayloadBytes,
         batching: true,
         partitions: create(PartitionConfigSchema, { executionPartitions: engine.partitions }),
-        adoptions: adoptions.map((a) =>
-          create(AdoptionResultSchema, {
-            executionId: a.executionId,
-            adopted: a.renewed,
-            leaseExpiresAtMs: BigInt(Math.max(0, a.leaseExpiresAtMs)),
-            ...(a.renewed ? {} : { error: detailOf(new GatewayError(a.reason ?? "STALE_LEASE", `lease not adopted: ${a.reason ?? "STALE_LEASE"}`)) }),
-          }),
+        adoptions: adoptions.map((a, i) =>
+          a instanceof GatewayError
+            ? create(AdoptionResultSchema, { executionId: held[i]!.executionId, adopted: false, error: detailOf(a) })
+            : create(AdoptionResultSchema, {
+              executionId: a.executionId,
+              adopted: a.renewed,
+              leaseExpiresAtMs: BigInt(Math.max(0, a.leaseExpiresAtMs)),
+              ...(a.renewed ? {} : { error: detailOf(new GatewayError(a.reason ?? "STALE_LEASE", `lease not adopted: ${a.reason ?? "STALE_LEASE"}`)) }),
+            }),
         ),
       }),
     });
@@ -359,6 +375,11 @@ export class WorkerSession {
     const settling = op.settles ? this.markSettling(leaseId) : undefined;
     const span = this.deps.telemetry.startOperation(op, body.value, this.span, this.tasks.get(leaseId));
     try {
+      // A lease this session holds is of its namespace; any other fence is looked up (tokens
+      // limited to some namespaces only: the hot path of a held lease has no await before the call).
+      if (!this.caller.allNamespaces && !this.tasks.has(leaseId) && body.value.fence) {
+        await this.deps.auth.requireExecutionIn(body.value.fence.executionId, `${op.field}.fence.execution_id`, this.namespace);
+      }
       const response = { case: body.case, value: await runOperation(this.deps.ops, body, op.field) } as SessionResponse["body"];
       if (op.settles) this.settle(leaseId);
       this.deps.telemetry.endOperation(span, op, response.value);

@@ -143,7 +143,7 @@ export class GatewayTelemetry {
    * Runs a unary RPC handler inside its span (`path` is "/<service>/<method>"). The parent is the
    * request's own `traceparent` field when it has one, else the call's metadata.
    */
-  rpc<T>(path: string, request: unknown, ctx: CallContext, fn: () => Promise<T>): Promise<T> {
+  rpc<T>(path: string, request: unknown, ctx: Pick<CallContext, "traceparent" | "tracestate">, fn: () => Promise<T>): Promise<T> {
     if (!this.tracing) return fn();
     const slash = path.lastIndexOf("/");
     const service = path.slice(1, slash);
