@@ -1,5 +1,5 @@
 import type { QueuePosition } from "../engine/types.js";
-import type { WorkerSession } from "../sessions/worker-session.js";
+import type { SchedulableSession } from "./schedulable.js";
 
 /**
  * What one gateway knows about one queue (a namespace's lane): which partitions have eligible
@@ -10,18 +10,33 @@ import type { WorkerSession } from "../sessions/worker-session.js";
 export class QueueState {
   /** partition -> position of its head (lowest = next in line). */
   readonly heads = new Map<number, QueuePosition>();
-  readonly sessions = new Set<WorkerSession>();
+  readonly sessions = new Set<SchedulableSession>();
   /** partition -> lowest position woken while a claim on it was in flight (null: none). */
   readonly inflight = new Map<number, QueuePosition | null>();
   /** partition -> capability keys that found only unmatched work there (cleared by a wake). */
   readonly unmatched = new Map<number, Set<string>>();
+  /** partition -> sequence number (the scheduler's) of its latest wake. */
+  readonly wokenAt = new Map<number, number>();
 
   constructor(readonly namespace: string, readonly lane: string) {}
 
-  wake(partition: number, position: QueuePosition): void {
+  /** New eligible work at `position`; `seq` orders wakes against safety scans (see {@link scanned}). */
+  wake(partition: number, position: QueuePosition, seq = 0): void {
+    this.wokenAt.set(partition, seq);
     this.heads.set(partition, earliest(this.heads.get(partition), position)!);
     if (this.inflight.has(partition)) this.inflight.set(partition, earliest(this.inflight.get(partition) ?? undefined, position)!);
     this.unmatched.delete(partition);
+  }
+
+  /**
+   * Records a safety scan's view of a partition's head (undefined: no eligible work), read after
+   * wake number `seq`. A wake that arrived after the read is newer and wins; a partition with a
+   * claim in flight is left to the claim's reply.
+   */
+  scanned(partition: number, head: QueuePosition | undefined, seq: number): void {
+    if (this.inflight.has(partition) || (this.wokenAt.get(partition) ?? -1) > seq) return;
+    if (head === undefined) this.heads.delete(partition);
+    else this.heads.set(partition, head);
   }
 
   /** Records a claim reply: the partition's new head (null: empty), merged with wakes seen meanwhile. */

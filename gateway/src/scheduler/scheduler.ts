@@ -2,7 +2,8 @@ import type { EngineBackend } from "../engine/backend.js";
 import { SCORE_BAND, queueKey } from "../engine/keys.js";
 import type { ClaimantIdentity, EngineEvent, Grant } from "../engine/types.js";
 import type { Logger } from "../logger.js";
-import type { WorkerSession } from "../sessions/worker-session.js";
+import type { SchedulableSession, SessionScheduler } from "./schedulable.js";
+import { ADMIT_ALL, type Admission } from "./admission.js";
 import { QueueState } from "./queue-state.js";
 
 export interface SchedulerOptions {
@@ -19,18 +20,28 @@ export interface SchedulerOptions {
  * sessions with the same capabilities form a group whose free slots are claimed together in one
  * FCALL from the partition with the best head, bounded so a batch never takes lower-priority
  * work while another partition holds higher-priority work. Slots are reserved while the claim is
- * in flight, so a session is never granted more than it has room for.
+ * in flight, so a session is never granted more than it has room for. Before each claim,
+ * {@link Admission} says how much the queue may take (caps, quotas, fairness plug in there).
+ * Sessions are seen only through {@link SchedulableSession}.
  */
-export class Scheduler {
+export class Scheduler implements SessionScheduler {
   private readonly queues = new Map<string, QueueState>();
   private rotation = 0;
+  /** Wakes received so far: a safety scan's reads never override a newer wake. */
+  private wakes = 0;
   private scheduled = false;
   private stopped = false;
   private readonly abort = new AbortController();
   private safetyTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly engine: EngineBackend, private readonly options: SchedulerOptions, private readonly log: Logger) {}
+  /** `admission` decides how much each queue may be granted before every claim (see admission.ts). */
+  constructor(
+    private readonly engine: EngineBackend,
+    private readonly options: SchedulerOptions,
+    private readonly log: Logger,
+    private readonly admission: Admission = ADMIT_ALL,
+  ) {}
 
   start(): void {
     const tick = (): void => {
@@ -48,7 +59,7 @@ export class Scheduler {
     clearTimeout(this.retryTimer);
   }
 
-  addSession(session: WorkerSession): void {
+  addSession(session: SchedulableSession): void {
     const fresh: QueueState[] = [];
     for (const lane of session.lanes) {
       const key = queueKey(session.namespace, lane);
@@ -65,7 +76,7 @@ export class Scheduler {
     this.kick();
   }
 
-  removeSession(session: WorkerSession): void {
+  removeSession(session: SchedulableSession): void {
     for (const lane of session.lanes) {
       const key = queueKey(session.namespace, lane);
       const q = this.queues.get(key);
@@ -84,7 +95,7 @@ export class Scheduler {
     if (event.type !== "wake") return;
     const q = this.queues.get(queueKey(event.namespace, event.lane));
     if (!q) return;
-    q.wake(event.partition, event.position);
+    q.wake(event.partition, event.position, ++this.wakes);
     this.kick();
   }
 
@@ -114,14 +125,17 @@ export class Scheduler {
     }
   }
 
-  private claimForGroup(q: QueueState, group: WorkerSession[]): void {
+  private claimForGroup(q: QueueState, group: SchedulableSession[]): void {
     const capsKey = group[0]!.capabilityKey;
     for (;;) {
       const free = group.reduce((n, s) => n + s.freeSlots, 0);
       if (free === 0) return;
       const target = q.pick(capsKey, SCORE_BAND);
       if (!target) return;
-      const reservations = reserve(group, Math.min(free, this.options.claimBatchMax));
+      const wanted = Math.min(free, this.options.claimBatchMax);
+      const allowed = Math.min(wanted, Math.floor(this.admission.limit(q, group, wanted)));
+      if (!(allowed > 0)) return; // admission says not now (NaN included)
+      const reservations = reserve(group, allowed);
       const count = [...reservations.values()].reduce((n, slots) => n + slots, 0);
       q.inflight.set(target.partition, null);
       // Grants are recorded under the session each one is pushed to (distribute's order).
@@ -139,11 +153,13 @@ export class Scheduler {
           leaseTtlMs: this.options.leaseTtlMs,
         })
         .then((out) => {
+          this.admission.claimed?.(q, count, out.grants.length);
           q.settle(target.partition, out.head, capsKey, out.unmatchedRemain, out.grants.length);
           this.distribute(out.grants, reservations);
           this.kick();
         })
         .catch((err: unknown) => {
+          this.admission.claimed?.(q, count, 0);
           q.inflight.delete(target.partition);
           for (const [s, n] of reservations) s.unreserve(n);
           this.log.warn("claim failed", { err: String(err), partition: target.partition, lane: q.lane });
@@ -153,7 +169,7 @@ export class Scheduler {
   }
 
   /** Hands grants to the sessions that reserved slots; anything undeliverable goes back to the queue. */
-  private distribute(grants: Grant[], reservations: Map<WorkerSession, number>): void {
+  private distribute(grants: Grant[], reservations: Map<SchedulableSession, number>): void {
     let i = 0;
     for (const [session, reserved] of reservations) {
       const share = grants.slice(i, i + reserved);
@@ -177,30 +193,26 @@ export class Scheduler {
 
   /** Re-reads every partition's queue heads: the safety net behind wake events. */
   async safetyScan(): Promise<void> {
+    const seq = this.wakes;
     const scans = await Promise.all(
       Array.from({ length: this.engine.partitions }, (_, p) => this.engine.laneHeads(p).then((heads) => ({ p, heads }))),
     );
     for (const q of this.queues.values()) {
       const key = queueKey(q.namespace, q.lane);
-      for (const { p, heads } of scans) {
-        if (q.inflight.has(p)) continue;
-        const head = heads.get(key);
-        if (head === undefined) q.heads.delete(p);
-        else q.heads.set(p, head);
-      }
+      for (const { p, heads } of scans) q.scanned(p, heads.get(key), seq);
       q.unmatched.clear();
     }
     this.kick();
   }
 }
 
-function claimantOf(s: WorkerSession): ClaimantIdentity {
+function claimantOf(s: SchedulableSession): ClaimantIdentity {
   return { sessionId: s.id, workerId: s.workerId, workerInstanceId: s.instanceId };
 }
 
 /** Sessions of a queue with free slots, grouped by capability key. */
-function groupsWithFreeSlots(q: QueueState): WorkerSession[][] {
-  const groups = new Map<string, WorkerSession[]>();
+function groupsWithFreeSlots(q: QueueState): SchedulableSession[][] {
+  const groups = new Map<string, SchedulableSession[]>();
   for (const s of q.sessions) {
     if (s.freeSlots <= 0) continue;
     const g = groups.get(s.capabilityKey);
@@ -211,8 +223,8 @@ function groupsWithFreeSlots(q: QueueState): WorkerSession[][] {
 }
 
 /** Reserves up to `count` slots across sessions, most free first. */
-function reserve(group: WorkerSession[], count: number): Map<WorkerSession, number> {
-  const out = new Map<WorkerSession, number>();
+function reserve(group: SchedulableSession[], count: number): Map<SchedulableSession, number> {
+  const out = new Map<SchedulableSession, number>();
   let left = count;
   const ordered = [...group].sort((a, b) => b.freeSlots - a.freeSlots);
   for (const s of ordered) {

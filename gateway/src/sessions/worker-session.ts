@@ -18,7 +18,7 @@ import { task } from "../rpc/convert.js";
 import { detailOf, statusOf } from "../rpc/error-table.js";
 import { runOperation, type OperationHandlers } from "../rpc/task-operations.js";
 import * as v from "../rpc/validate.js";
-import type { Scheduler } from "../scheduler/scheduler.js";
+import type { SchedulableSession, SessionScheduler } from "../scheduler/schedulable.js";
 import type { GatewayTelemetry } from "../telemetry/gateway-telemetry.js";
 import type { SessionRegistry } from "./session-registry.js";
 import type { SessionTransport } from "./session-transport.js";
@@ -39,7 +39,7 @@ const TRANSITIONS: Readonly<Record<SessionState, readonly SessionState[]>> = {
 
 export interface SessionDeps {
   readonly engine: EngineBackend;
-  readonly scheduler: Scheduler;
+  readonly scheduler: SessionScheduler;
   readonly registry: SessionRegistry;
   readonly ops: OperationHandlers;
   readonly options: GatewayOptions;
@@ -82,7 +82,7 @@ const HELLO_TIMEOUT_MS = 10_000;
 const MAX_REQUEST_ID_BYTES = 64;
 
 /** One worker stream: hello -> active -> draining -> closed. Every timer hangs off one AbortSignal. */
-export class WorkerSession {
+export class WorkerSession implements SchedulableSession {
   readonly id = randomUUID();
   private _state: SessionState = "awaiting_hello";
   namespace = "";
