@@ -18,7 +18,9 @@ ARGV: [1] lease id, [2] lease epoch, [3] attempt id, [4] max frame bytes (type +
   "" = none), durable (0|1), client sequence (0 = none: the appender's increasing number of this
   append within its lease; an append whose sequence is not above the last stored one of the same
   lease epoch is a re-send and is not stored again: reply duplicate = 1 with the stream's current
-  last entry id and count).
+  last entry id and count). A call whose every frame is such a re-send is answered so even after
+  the lease ended (a worker re-sending unanswered appends after a reconnect, when its complete
+  committed meanwhile, learns they were stored), as long as the attempt is still the record's.
 Reply: {1, "OK", F results}; a result is {1, entry id, frame count (sequence of this frame), summary
   version (0 unless summary), duplicate (0|1)} or {0, code, message, k1, v1, ...}.
 Errors: (call) INVALID_ARGUMENT, NOT_FOUND, LEASE_EXPIRED, EXECUTION_NOT_ACTIVE, STALE_LEASE,
@@ -50,6 +52,8 @@ redis.register_function('ff_append_frame', H.wrap(function(keys, args)
     r = { phase = f[1], own = f[2], lid = f[3], epoch = f[4], aid = f[5], pend = f[6], pstate = f[7],
       outcome = f[8], aidx = f[9], smode = f[10], sttl = f[11], fopen = f[12] }
   end
+  local dup = H.resent_appends(core, r, epoch, aid, args, count)
+  if dup then return dup end
   H.fence(r, lid, epoch, aid)
   local closed = redis.call('HMGET', H.k_frames_meta(core, r.aidx), 'closed', 'reason')
   if closed[1] == '1' then

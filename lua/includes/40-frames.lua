@@ -184,6 +184,23 @@ function H.merge_patch(doc, patch)
   return H.json_encode(H.json_merge(d, p))
 end
 
+-- The reply of an ff_append_frame call whose every frame (args from 9, 6 per frame) carries a
+-- client sequence already stored on attempt `r.aidx`'s stream under lease epoch `epoch`, that
+-- attempt being the fence's (`aid`): all duplicates, whatever the lease's state now. Nil otherwise.
+function H.resent_appends(core, r, epoch, aid, args, count)
+  if not r or r.aid ~= aid or not r.aidx or r.aidx == '' then return nil end
+  local m = redis.call('HMGET', H.k_frames_meta(core, r.aidx), 'cepoch', 'cseq', 'last_id', 'frames', 'sumv')
+  if H.n(m[1]) ~= epoch then return nil end
+  local stored = H.n(m[2])
+  for i = 0, count - 1 do
+    local cseq = tonumber(args[9 + 6 * i + 5])
+    if cseq <= 0 or cseq > stored then return nil end
+  end
+  local out = { 1, 'OK' }
+  for _ = 1, count do out[#out + 1] = { 1, m[3] or '', H.n(m[4]), H.n(m[5]), 1 } end
+  return out
+end
+
 -- Appends one frame for ff_append_frame (the fence and the closed state are already checked).
 -- Returns {1, entry id, frame count, summary version, duplicate}; raises (H.raise) a per-frame
 -- refusal before writing anything.

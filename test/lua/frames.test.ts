@@ -75,6 +75,20 @@ describe("append and read", () => {
     expect((await append(g.fence, "d", { clientSeq: 1 })).duplicate).toBe(false);
   });
 
+  test("appends re-sent after the lease ended (complete committed meanwhile) are answered as duplicates; a new one is refused", async () => {
+    const a = await createAndClaim(fx);
+    await append(a.grant.fence, "a", { clientSeq: 1 });
+    const r2 = await append(a.grant.fence, "b", { clientSeq: 2 });
+    await fx.backend.complete(a.grant.fence, undefined);
+    // The worker never saw the answers (a broken stream) and re-sends both after its reconnect.
+    expect(await append(a.grant.fence, "a", { clientSeq: 1 })).toMatchObject({ duplicate: true, entryId: r2.entryId, frameCount: 2 });
+    expect(await append(a.grant.fence, "b", { clientSeq: 2 })).toMatchObject({ duplicate: true });
+    // One never stored is refused as before; so is a re-send under another lease epoch.
+    await expectCode(append(a.grant.fence, "c", { clientSeq: 3 }), "EXECUTION_NOT_ACTIVE");
+    await expectCode(append({ ...a.grant.fence, leaseEpoch: a.grant.fence.leaseEpoch + 1 }, "a", { clientSeq: 1 }), "EXECUTION_NOT_ACTIVE");
+    expect(text((await read(a.id)).entries)).toEqual(["a", "b"]);
+  });
+
   test("caps: frame size, stream frames, stream bytes -> LIMIT_EXCEEDED naming the limit", async () => {
     const a = await createAndClaim(fx);
     const limits = { ...DEFAULT_FRAME_LIMITS, maxFrameBytes: 100, maxStreamFrames: 3, maxStreamBytes: 250 };

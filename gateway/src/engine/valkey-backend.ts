@@ -82,6 +82,8 @@ export class ValkeyBackend implements EngineBackend {
   private frameBlockMs = 5000;
   /** Appends per lease: queued while that lease's previous call is in flight (see appendFrame). */
   private readonly appendQueues = new Map<string, PendingAppend[]>();
+  /** Per lease: settles waiting for its appends in flight to be answered (appends before a complete). */
+  private readonly appendWaiters = new Map<string, Array<() => void>>();
 
   private constructor(
     private readonly client: CommandClient,
@@ -221,14 +223,17 @@ export class ValkeyBackend implements EngineBackend {
   }
 
   async complete(fence: LeaseFence, result: Uint8Array | undefined): Promise<CompleteOutcome> {
+    await this.appendsAnswered(fence);
     return decodeComplete(await this.fcall(FN_COMPLETE, buildComplete(fence, this.partitions, result)));
   }
 
   async fail(fence: LeaseFence, reason: string, category: string, jitterSample: number): Promise<FailResult> {
+    await this.appendsAnswered(fence);
     return decodeFail(await this.fcall(FN_FAIL, buildFail(fence, this.partitions, reason, category, jitterSample)));
   }
 
   async cancelByHolder(fence: LeaseFence, reason: string): Promise<CancelResult> {
+    await this.appendsAnswered(fence);
     return decodeCancel(await this.fcall(FN_CANCEL, buildCancelByHolder(fence, this.partitions, reason)));
   }
 
@@ -237,6 +242,7 @@ export class ValkeyBackend implements EngineBackend {
   }
 
   async delay(fence: LeaseFence, delayUntilMs: number): Promise<void> {
+    await this.appendsAnswered(fence);
     decodeDelay(await this.fcall(FN_DELAY, buildDelay(fence, this.partitions, delayUntilMs)));
   }
 
@@ -246,7 +252,7 @@ export class ValkeyBackend implements EngineBackend {
    * rates pay no batching delay; high rates pay one round trip per batch instead of per frame.
    */
   appendFrame(fence: LeaseFence, frame: FrameSpec, limits: FrameLimits): Promise<AppendFrameOutcome> {
-    const key = `${fence.executionId}|${fence.leaseId}|${fence.leaseEpoch}|${fence.attemptId}`;
+    const key = appendKey(fence);
     return new Promise<AppendFrameOutcome>((resolve, reject) => {
       const pending: PendingAppend = { frame, resolve, reject };
       const queue = this.appendQueues.get(key);
@@ -275,10 +281,28 @@ export class ValkeyBackend implements EngineBackend {
     const queue = this.appendQueues.get(key) ?? [];
     if (queue.length === 0) {
       this.appendQueues.delete(key);
+      const waiters = this.appendWaiters.get(key);
+      this.appendWaiters.delete(key);
+      for (const resolve of waiters ?? []) resolve();
       return;
     }
     const next = queue.splice(0, MAX_FRAMES_PER_CALL);
     void this.sendAppends(key, fence, next, limits);
+  }
+
+  /**
+   * Resolves once the lease's appends in flight or queued have been answered; returns nothing
+   * when there are none. A settle (complete, fail, cancel, delay) waits for it, so frames
+   * appended before it — even unawaited — are stored before the stream closes. No appends: no wait.
+   */
+  private appendsAnswered(fence: LeaseFence): Promise<void> | void {
+    const key = appendKey(fence);
+    if (!this.appendQueues.has(key)) return;
+    return new Promise<void>((resolve) => {
+      const waiters = this.appendWaiters.get(key);
+      if (waiters) waiters.push(resolve);
+      else this.appendWaiters.set(key, [resolve]);
+    });
   }
 
   async readFrames(req: FrameReadRequest): Promise<FrameRead> {
@@ -373,4 +397,9 @@ export function parseEvent(channel: string, message: string): EngineEvent | null
     return { type: "lost", executionId: rest[0]!, leaseId: rest[1]!, reason: rest.slice(2).join("|") };
   }
   return null;
+}
+
+/** The append queue of one lease. */
+function appendKey(fence: LeaseFence): string {
+  return `${fence.executionId}|${fence.leaseId}|${fence.leaseEpoch}|${fence.attemptId}`;
 }
