@@ -82,3 +82,21 @@ test("after a reconnect, re-sent appends whose frames were stored and a re-sent 
   expect((await second.next("complete", (m) => m.requestId === "c")).body.value.reconciled).toBe(true);
   expect((await readFrames(id)).frames).toHaveLength(2);
 });
+
+test("adoption of a lease whose own complete committed just before the break answers the committed outcome", async () => {
+  const first = await session("adopt-outcome");
+  await createOne("adopt-outcome");
+  const [t] = (await first.next("tasks")).body.value.tasks;
+  first.send({ body: { case: "ack", value: { leaseIds: [t!.fence!.leaseId] } } });
+  first.send({ requestId: "c", body: { case: "complete", value: { fence: t!.fence! } } });
+  await first.next("complete", (m) => m.requestId === "c");
+  first.kill(); // the answer is lost with the stream
+  const s = new RawSession(h.gateway.grpcAddress);
+  sessions.push(s);
+  s.send({ body: { case: "hello", value: { workerId: "raw", instanceId: `raw-contract-${++n}`, lanes: ["adopt-outcome"], maxConcurrentTasks: 1, heldLeases: [t!.fence!] } } });
+  const [adoption] = (await s.next("welcome")).body.value.adoptions;
+  expect(adoption!.adopted).toBe(false);
+  expect(adoption!.error!.reason).toBe("EXECUTION_NOT_ACTIVE");
+  expect(adoption!.error!.metadata).toEqual({ state: "completed", outcome: "success", epoch: String(t!.fence!.leaseEpoch) });
+});
+

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import type { Span } from "@opentelemetry/api";
 import {
-  AdoptionResultSchema, ATTR_SESSION_CLOSE_REASON, CancelRequestedSchema, DrainSchema, HeartbeatAckSchema, type Hello,
+  ATTR_SESSION_CLOSE_REASON, CancelRequestedSchema, DrainSchema, HeartbeatAckSchema, type Hello,
   isOperationBody, LeaseLostSchema, LeaseStatusSchema, MAX_BATCH_MESSAGES, type OperationBody, OperationErrorSchema, OPERATIONS,
   PartitionConfigSchema, PingSchema, PongSchema, responseBatch, responseSize, sessionOutbox, type SessionRequest,
   type SessionResponse, SessionResponseSchema, type Task, TaskPushSchema, type TurnBatcher, WelcomeSchema,
@@ -11,7 +11,7 @@ import type { Authorizer } from "../auth/authorizer.js";
 import { Caller } from "../auth/caller.js";
 import type { GatewayOptions } from "../config.js";
 import type { EngineBackend } from "../engine/backend.js";
-import type { Grant, LeaseFence, RenewResult } from "../engine/types.js";
+import type { Grant, LeaseFence } from "../engine/types.js";
 import { GatewayError, Reason } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { task } from "../rpc/convert.js";
@@ -20,6 +20,7 @@ import { runOperation, type OperationHandlers } from "../rpc/task-operations.js"
 import * as v from "../rpc/validate.js";
 import type { SchedulableSession, SessionScheduler } from "../scheduler/schedulable.js";
 import type { GatewayTelemetry } from "../telemetry/gateway-telemetry.js";
+import { adoptHeld } from "./adoption.js";
 import type { SessionRegistry } from "./session-registry.js";
 import type { SessionTransport } from "./session-transport.js";
 
@@ -264,23 +265,12 @@ export class WorkerSession implements SchedulableSession {
 
     const claimant = { sessionId: this.id, workerId: this.workerId, workerInstanceId: this.instanceId };
     // A lease is adopted only into a session of its execution's namespace.
-    const adoptions = await Promise.all(
-      held.map(async (fence, i): Promise<RenewResult | GatewayError> => {
-        try {
-          await this.deps.auth.requireExecutionIn(fence.executionId, `hello.held_leases[${i}].execution_id`, this.namespace);
-          return await engine.adopt(fence, claimant, options.leaseTtlMs);
-        } catch (err) {
-          const ge = GatewayError.from(err);
-          if (ge.reason === Reason.PERMISSION_DENIED) return ge;
-          return { executionId: fence.executionId, renewed: false, leaseExpiresAtMs: 0, reason: ge.reason === "NOT_FOUND" ? "NOT_FOUND" : "STALE_LEASE" };
-        }
-      }),
-    );
+    const adoptions = await adoptHeld(engine, held, claimant, options.leaseTtlMs,
+      (fence, i) => this.deps.auth.requireExecutionIn(fence.executionId, `hello.held_leases[${i}].execution_id`, this.namespace));
     if (this._state !== "awaiting_hello") return; // closed while adopting
-    held.forEach((fence, i) => {
-      const a = adoptions[i];
-      if (a && !(a instanceof GatewayError) && a.renewed) this.hold(fence, true, undefined);
-    });
+    for (const a of adoptions) {
+      if (a.adopted) this.hold(a.fence, true, undefined);
+    }
     this.transition("active");
     this.deps.registry.add(this);
     this.span = this.deps.telemetry.startSession(this, (name) => this.transport.header(name));
@@ -296,16 +286,7 @@ export class WorkerSession implements SchedulableSession {
         maxPayloadBytes: options.maxPayloadBytes,
         batching: true,
         partitions: create(PartitionConfigSchema, { executionPartitions: engine.partitions }),
-        adoptions: adoptions.map((a, i) =>
-          a instanceof GatewayError
-            ? create(AdoptionResultSchema, { executionId: held[i]!.executionId, adopted: false, error: detailOf(a) })
-            : create(AdoptionResultSchema, {
-              executionId: a.executionId,
-              adopted: a.renewed,
-              leaseExpiresAtMs: BigInt(Math.max(0, a.leaseExpiresAtMs)),
-              ...(a.renewed ? {} : { error: detailOf(new GatewayError(a.reason ?? "STALE_LEASE", `lease not adopted: ${a.reason ?? "STALE_LEASE"}`)) }),
-            }),
-        ),
+        adoptions: adoptions.map((a) => a.result),
       }),
     });
     // After the Welcome, which always travels alone (the worker expects it first, unwrapped).
