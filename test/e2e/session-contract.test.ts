@@ -100,3 +100,41 @@ test("adoption of a lease whose own complete committed just before the break ans
   expect(adoption!.error!.metadata).toEqual({ state: "completed", outcome: "success", epoch: String(t!.fence!.leaseEpoch) });
 });
 
+
+test("a heartbeat_ack does not report lost a lease whose complete is in flight (and just committed): the complete's answer decides", async () => {
+  const s = await session("hb-settling", { batching: true });
+  await createOne("hb-settling");
+  const [t] = (await s.next("tasks")).body.value.tasks;
+  s.send({ body: { case: "ack", value: { leaseIds: [t!.fence!.leaseId] } } });
+  // The complete commits in the store first (as when its FCALL runs before the renewal's) ...
+  await h.gateway.engine.complete({ executionId: t!.fence!.executionId, leaseId: t!.fence!.leaseId, leaseEpoch: Number(t!.fence!.leaseEpoch), attemptId: t!.fence!.attemptId }, undefined);
+  // ... while the session has it in flight when the heartbeat's renewal round runs.
+  s.send({ body: { case: "batch", value: { requests: [
+    { requestId: "c", body: { case: "complete", value: { fence: t!.fence! } } },
+    { body: { case: "heartbeat", value: { sentAtMs: BigInt(Date.now()) } } },
+  ] } } });
+  const ack = await s.next("heartbeatAck");
+  expect(ack.body.value.leases.filter((l) => l.leaseId === t!.fence!.leaseId)).toEqual([]);
+  expect((await s.next("complete", (m) => m.requestId === "c")).body.value.reconciled).toBe(true);
+});
+
+test.each([false, true])("a push never arrives before the answer to the complete that freed its slot (batching %s)", async (batching) => {
+  const lane = `slots-order-${batching}`;
+  const s = await session(lane, { slots: 1, batching });
+  await createOne(lane);
+  let [t] = (await s.next("tasks")).body.value.tasks;
+  for (let i = 0; i < 15; i++) {
+    await createOne(lane); // waits: the only slot is taken
+    s.send({ body: { case: "ack", value: { leaseIds: [t!.fence!.leaseId] } } });
+    s.send({ requestId: `c${i}`, body: { case: "complete", value: { fence: t!.fence! } } });
+    const [next] = await Promise.all([s.next("tasks"), s.next("complete", (m) => m.requestId === `c${i}`)]);
+    [t] = next.body.value.tasks;
+  }
+  // In wire order (a batch's messages in their order), every answer precedes the push it made room for.
+  const wire = s.received.flatMap((m) => (m.body.case === "batch" ? m.body.value.responses : [m]));
+  for (let i = 0; i < 15; i++) {
+    const a = wire.findIndex((m) => m.requestId === `c${i}`);
+    const pushes = wire.flatMap((m, k) => (m.body.case === "tasks" ? [k] : []));
+    expect(a).toBeLessThan(pushes[i + 1]!);
+  }
+});

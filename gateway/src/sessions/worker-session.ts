@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import type { Span } from "@opentelemetry/api";
 import {
   ATTR_SESSION_CLOSE_REASON, CancelRequestedSchema, DrainSchema, HeartbeatAckSchema, type Hello,
-  isOperationBody, LeaseLostSchema, LeaseStatusSchema, MAX_BATCH_MESSAGES, type OperationBody, OperationErrorSchema, OPERATIONS,
+  isOperationBody, LeaseLostSchema, type LeaseStatus, LeaseStatusSchema, MAX_BATCH_MESSAGES, type OperationBody, OperationErrorSchema, OPERATIONS,
   PartitionConfigSchema, PingSchema, PongSchema, responseBatch, responseSize, sessionOutbox, type SessionRequest,
   type SessionResponse, SessionResponseSchema, type Task, TaskPushSchema, type TurnBatcher, WelcomeSchema,
 } from "@flowfabric/sdk/wire";
@@ -108,6 +108,10 @@ export class WorkerSession implements SchedulableSession {
   private readonly log: Logger;
   /** The session's long-lived span (tracing on): per-task spans link to it. */
   private span: Span | undefined;
+  /** Pushes held back until the answers they must follow are sent (see sendPushes). */
+  private readonly deferred: Task[][] = [];
+  /** Tasks in `deferred`. */
+  private deferredTasks = 0;
   /** Set when the worker's Hello asked for batching: sends then go through `outbox`. */
   private outbox: TurnBatcher<SessionResponse> | undefined;
 
@@ -144,14 +148,40 @@ export class WorkerSession implements SchedulableSession {
     const tasks = grants.map(task);
     this.deps.telemetry.dispatched(grants, tasks, this, this.span);
     grants.forEach((g, i) => this.hold(g.fence, false, tasks[i]));
-    this.send({ case: "tasks", value: create(TaskPushSchema, { tasks }) });
+    this.deferred.push(tasks);
+    this.deferredTasks += tasks.length;
+    this.sendPushes();
     return true;
+  }
+
+  /**
+   * Sends the pushes not sent yet, in order, while the worker stays within its limit counting as
+   * it must (docs/protocol.md, "Acks and slots"): every task pushed to it and not yet answered
+   * for good. A terminal operation frees its slot on arrival, so the next claim rides along with
+   * it; the push of that claim waits here until the operation's answer is sent. Nothing waits
+   * once no terminal operation is in flight (a lowered credit is the worker's own doing).
+   */
+  private sendPushes(): void {
+    while (this.deferred.length > 0) {
+      const next = this.deferred[0]!;
+      const outstanding = this.tasks.size - this.deferredTasks;
+      if (outstanding + next.length > this.capacity && this.settleInFlight()) return;
+      this.deferred.shift();
+      this.deferredTasks -= next.length;
+      this.send({ case: "tasks", value: create(TaskPushSchema, { tasks: next }) });
+    }
+  }
+
+  private settleInFlight(): boolean {
+    for (const t of this.tasks.values()) if (t.settlesInFlight > 0) return true;
+    return false;
   }
 
   /** Another party cancelled a task this session holds. */
   cancelRequested(leaseId: string, executionId: string, reason: string, by: string): void {
     if (!this.dropTask(leaseId)) return;
     this.send({ case: "cancelRequested", value: create(CancelRequestedSchema, { executionId, leaseId, reason, cancelledBy: by }) });
+    this.sendPushes();
     this.deps.scheduler.slotsFreed();
   }
 
@@ -160,6 +190,7 @@ export class WorkerSession implements SchedulableSession {
     if (!this.dropTask(leaseId)) return;
     this.deps.telemetry.metrics.leasesLost.add(1);
     this.send({ case: "leaseLost", value: create(LeaseLostSchema, { executionId, leaseId, reason }) });
+    this.sendPushes();
     this.deps.scheduler.slotsFreed();
   }
 
@@ -211,6 +242,7 @@ export class WorkerSession implements SchedulableSession {
           return;
         }
         this.capacity = body.value.maxConcurrentTasks;
+        this.sendPushes();
         this.deps.scheduler.slotsFreed();
         return;
       case "ping":
@@ -311,29 +343,31 @@ export class WorkerSession implements SchedulableSession {
         const results = held.length > 0 ? await this.deps.engine.renew(held, this.id, this.deps.options.leaseTtlMs) : [];
         let lost = 0;
         let renewed = 0;
+        const leases: LeaseStatus[] = [];
         results.forEach((r, i) => {
+          const leaseId = held[i]!.leaseId;
           if (r.renewed) renewed++;
-          else if (this.dropTask(held[i]!.leaseId)) lost++;
+          else {
+            // A lease whose terminal operation is in flight (its own complete may just have
+            // committed) or that is gone meanwhile is not reported lost: that answer decides.
+            const t = this.tasks.get(leaseId);
+            if (t === undefined || t.settlesInFlight > 0) return;
+            if (this.dropTask(leaseId)) lost++;
+          }
+          leases.push(create(LeaseStatusSchema, {
+            executionId: r.executionId, leaseId, renewed: r.renewed,
+            leaseExpiresAtMs: BigInt(Math.max(0, r.leaseExpiresAtMs)), reason: r.reason ?? "",
+          }));
         });
         const { metrics } = this.deps.telemetry;
         if (renewed > 0) metrics.leaseRenewals.add(renewed);
         if (renewed < results.length) metrics.leaseRenewalFailures.add(results.length - renewed);
         if (lost > 0) metrics.leasesLost.add(lost);
-        this.send({
-          case: "heartbeatAck",
-          value: create(HeartbeatAckSchema, {
-            leases: results.map((r, i) =>
-              create(LeaseStatusSchema, {
-                executionId: r.executionId,
-                leaseId: held[i]!.leaseId,
-                renewed: r.renewed,
-                leaseExpiresAtMs: BigInt(Math.max(0, r.leaseExpiresAtMs)),
-                reason: r.reason ?? "",
-              }),
-            ),
-          }),
-        });
-        if (lost > 0) this.deps.scheduler.slotsFreed();
+        this.send({ case: "heartbeatAck", value: create(HeartbeatAckSchema, { leases }) });
+        if (lost > 0) {
+          this.sendPushes();
+          this.deps.scheduler.slotsFreed();
+        }
       } while (this.heartbeatPending && this._state !== "closed");
     } catch (err) {
       // No ack: the worker counts a missed renewal. The leases stay valid until their TTL.
@@ -362,17 +396,19 @@ export class WorkerSession implements SchedulableSession {
         await this.deps.auth.requireExecutionIn(body.value.fence.executionId, `${op.field}.fence.execution_id`, this.namespace);
       }
       const response = { case: body.case, value: await runOperation(this.deps.ops, body, op.field) } as SessionResponse["body"];
-      if (op.settles) this.settle(leaseId);
       this.deps.telemetry.endOperation(span, op, response.value);
+      // The answer first: a push waiting for this slot must follow it (sendPushes).
       this.send(response, requestId);
+      if (op.settles) this.settle(leaseId);
     } catch (err) {
       const ge = GatewayError.from(err);
       this.deps.telemetry.endOperation(span, op, undefined, ge);
       if (ge.reason === Reason.INTERNAL) this.log.error("operation failed", { op: body.case, err: String(err) });
+      this.operationError(requestId, ge);
       if (settling && DEFINITIVE.has(ge.reason)) this.settle(leaseId);
       else if (settling && --settling.settlesInFlight === 0) settling.settleFailedAtMs = Date.now();
-      this.operationError(requestId, ge);
     }
+    if (settling) this.sendPushes();
   }
 
   /** Heartbeats renew a held task unless its failed terminal operation went unretried for a lease TTL. */
@@ -485,6 +521,8 @@ export class WorkerSession implements SchedulableSession {
       }
     }
     this.tasks.clear();
+    this.deferred.length = 0;
+    this.deferredTasks = 0;
     this.busy = 0;
     this.onSettled?.();
     if (!this.transport.signal.aborted) this.transport.end();
