@@ -88,3 +88,27 @@ test("HTTP/2 pings find a frozen worker process (SIGSTOP) within about a second"
     await g.close(0);
   }
 }, 20_000);
+
+test("a Session opened on a draining gateway is refused at once with UNAVAILABLE/DRAINING (reconnecting needs backoff or another gateway)", async () => {
+  const g = await h.startGateway();
+  const client = rawClient(ExecutionService, g.grpcAddress);
+  await client.call("createExecution", create(CreateExecutionRequestSchema, { lane: "drain-refuse" }));
+  const holder = new RawSession(g.grpcAddress);
+  holder.send(hello("drain-refuse", "ka-4"));
+  await holder.next("welcome");
+  const task = (await holder.next("tasks")).body.value.tasks[0]!;
+  holder.send({ body: { case: "ack", value: { leaseIds: [task.fence!.leaseId] } } });
+  const closing = g.close(2000); // the holder's task keeps the gateway draining for the grace
+  await holder.next("drain");
+  const late = new RawSession(g.grpcAddress);
+  late.send(hello("drain-refuse", "ka-5"));
+  const st = await late.finished();
+  expect(st.code).toBe(status.UNAVAILABLE);
+  expect(st.metadata.get("ff-error-reason")[0]).toBe("DRAINING");
+  expect(late.received.some((m) => m.body.case === "welcome")).toBe(false);
+  holder.send({ requestId: "c1", body: { case: "complete", value: { fence: task.fence! } } });
+  await closing;
+  holder.kill();
+  late.kill();
+  client.close();
+});

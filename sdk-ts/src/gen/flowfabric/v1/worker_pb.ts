@@ -554,7 +554,10 @@ export type AdoptionResult = Message<"flowfabric.v1.AdoptionResult"> & {
   leaseExpiresAtMs: bigint;
 
   /**
-   * Why adoption failed (e.g. STALE_LEASE, NOT_FOUND), when not adopted.
+   * Why adoption failed (STALE_LEASE, LEASE_EXPIRED, NOT_FOUND, EXECUTION_NOT_ACTIVE), when not
+   * adopted. For EXECUTION_NOT_ACTIVE, metadata has `state` and, when the execution ended under
+   * this very lease (its own terminal operation committed before the reconnect), `outcome` and
+   * `epoch`: the answer to that operation, as replay reconciliation would give it.
    *
    * @generated from field: flowfabric.v1.ErrorDetail error = 4;
    */
