@@ -39,6 +39,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -85,6 +86,29 @@ FATAL_STREAM_CODES = {
     grpc.StatusCode.UNAUTHENTICATED,
     grpc.StatusCode.PERMISSION_DENIED,
     grpc.StatusCode.UNIMPLEMENTED,
+}
+
+# The channel settings docs/protocol.md ("Client channel settings") asks of every worker.
+CHANNEL_OPTIONS = [
+    # gRPC keepalive (rule 11): HTTP/2 PINGs every 10 s, dead after 5 s without an ack.
+    ("grpc.keepalive_time_ms", 10000),
+    ("grpc.keepalive_timeout_ms", 5000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    # At least welcome.max_message_bytes (8 MiB by default; grpcio's own default is 4 MiB).
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    # Our own reconnect loop does the backoff (rule 13); grpc's default grows to 120 s.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 5000),
+]
+# A terminal operation answered by the committed outcome an adoption reports (docs/protocol.md,
+# "Reconnect and lease re-adoption"): operation -> (outcome that answers it, its response).
+ADOPTION_ANSWERS = {
+    "complete": ("success", lambda: worker_pb2.SessionResponse(complete=worker_pb2.CompleteTaskResponse(reconciled=True))),
+    "fail": ("failed", lambda: worker_pb2.SessionResponse(
+        fail=worker_pb2.FailTaskResponse(outcome=worker_pb2.FAIL_OUTCOME_FAILED, reconciled=True))),
+    "cancel": ("cancelled", lambda: worker_pb2.SessionResponse(cancel=worker_pb2.CancelTaskResponse(reconciled=True))),
 }
 
 log = logging.getLogger("flowfabric.worker")
@@ -357,9 +381,10 @@ class StreamSession:
         except grpc.RpcError as err:
             self.end_code = err.code()
             self.end_details = err.details() or ""
-            reason = _trailer(err, "ff-error-reason")
-            if reason:
-                self.end_details = f"{self.end_details} [reason {reason}]"
+            detail = _error_detail(err)
+            if detail is not None and detail.reason:
+                field_note = f", field {detail.field}" if detail.field else ""
+                self.end_details = f"{self.end_details} [reason {detail.reason}{field_note}]"
         except Exception as err:  # a bug in a callback must not wedge the worker
             log.exception("session %d reader crashed", self.number)
             self.end_code, self.end_details = grpc.StatusCode.INTERNAL, repr(err)
@@ -391,14 +416,24 @@ class StreamSession:
                 self.send(worker_pb2.SessionRequest(ping=worker_pb2.Ping(nonce=self._ping_nonce)))
 
 
-def _trailer(err: grpc.RpcError, key: str) -> str:
+def _error_detail(err: grpc.RpcError) -> "Optional[common_pb2.ErrorDetail]":
+    """The ErrorDetail of a stream's end (rule 16): the `ff-error-detail-bin` trailer, decoded with
+    the generated class alone; else the reason from the ASCII `ff-error-reason` trailer."""
     try:
-        for k, v in err.trailing_metadata() or ():
-            if k == key:
-                return v if isinstance(v, str) else v.decode("ascii", "replace")
+        trailers = list(err.trailing_metadata() or ())
     except Exception:
-        pass
-    return ""
+        return None
+    for k, v in trailers:
+        if k == "ff-error-detail-bin" and isinstance(v, bytes):
+            try:
+                return common_pb2.ErrorDetail.FromString(v)
+            except Exception:
+                break
+    for k, v in trailers:
+        if k == "ff-error-reason":
+            text = v if isinstance(v, str) else v.decode("ascii", "replace")
+            return common_pb2.ErrorDetail(reason=urllib.parse.unquote(text))
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,20 +448,7 @@ class Worker:
         default_instance = re.sub(r"[^A-Za-z0-9._:-]", "-", f"{args.worker_id}-{socket.gethostname()}-{os.getpid()}")
         self.instance_id = (args.instance_id or default_instance)[:128]
         self.metadata = [("authorization", f"Bearer {args.token}")] if args.token else []
-        options = [
-            # gRPC keepalive (rule 11): HTTP/2 PINGs every 10 s, dead after 5 s without an ack.
-            ("grpc.keepalive_time_ms", 10000),
-            ("grpc.keepalive_timeout_ms", 5000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.max_pings_without_data", 0),
-            # Inputs can be up to max_payload_bytes; let the gateway's limit be the one that bites.
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            # Our own reconnect loop does the backoff (rule 13); keep grpc's short.
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 5000),
-        ]
-        self.channel = grpc.insecure_channel(args.address, options=options)
+        self.channel = grpc.insecure_channel(args.address, options=CHANNEL_OPTIONS)
         self.session_rpc = self.channel.stream_stream(
             SESSION_METHOD,
             request_serializer=worker_pb2.SessionRequest.SerializeToString,
@@ -498,6 +520,27 @@ class Worker:
                     op.done.set()
         if first:
             log.info("task %s stopped: %s", state.execution_id, reason)
+
+    def answer_from_adoption(self, state: TaskState, error: "common_pb2.ErrorDetail") -> None:
+        """A lease not adopted because its execution ended under that very lease: its own terminal
+        operation committed before the stream broke. Answer the queued one from the outcome the
+        adoption reports, as replay reconciliation would (docs/protocol.md, re-adoption)."""
+        if error.reason != "EXECUTION_NOT_ACTIVE" or error.metadata.get("epoch") != str(state.fence.lease_epoch):
+            return
+        outcome = error.metadata.get("outcome", "")
+        with self.lock:
+            for op in list(self.pending.values()):
+                answer = ADOPTION_ANSWERS.get(op.kind)
+                if op.execution_id != state.execution_id or answer is None:
+                    continue
+                self.pending.pop(op.request_id, None)
+                if answer[0] == outcome:
+                    op.response = answer[1]()
+                else:
+                    op.local_error = OperationFailed(9, "EXECUTION_NOT_ACTIVE", f"another outcome committed: {outcome}",
+                                                     metadata=error.metadata)
+                op.done.set()
+        emit("adoption_outcome", execution_id=state.execution_id, outcome=outcome)
 
     def finish_terminal(self, state: TaskState, kind: str, message) -> Optional[object]:
         """complete/fail/cancel with retries on transient errors; a definitive error also frees
@@ -589,10 +632,12 @@ class Worker:
                 self.mark_lost(state, ll.reason or "LEASE_LOST")
         elif body == "cancel_requested":
             cr = resp.cancel_requested
-            emit("cancel_requested", execution_id=cr.execution_id, reason=cr.reason, cancelled_by=cr.cancelled_by)
+            emit("cancel_requested", execution_id=cr.execution_id, lease_id=cr.lease_id, reason=cr.reason,
+                 cancelled_by=cr.cancelled_by)
             with self.lock:
                 state = self.tasks.get(cr.execution_id)
-            if state is not None:
+            # rule 7: match the lease, not only the execution (it may be back under a newer lease).
+            if state is not None and (not cr.lease_id or cr.lease_id == state.fence.lease_id):
                 # rule 7: the lease is already revoked; the handler sees ctx.cancelled.
                 self.mark_lost(state, f"cancelled by {cr.cancelled_by or 'someone'}: {cr.reason}".strip())
         elif body == "drain":
@@ -678,6 +723,7 @@ class Worker:
             if result.adopted:
                 adopted += 1
             else:
+                self.answer_from_adoption(state, result.error)
                 self.mark_lost(state, (result.error.reason or "NOT_ADOPTED"))
         if len(w.adoptions) < len(held):
             for fence in held[len(w.adoptions):]:
