@@ -52,9 +52,13 @@ redis.register_function('ff_append_frame', H.wrap(function(keys, args)
     r = { phase = f[1], own = f[2], lid = f[3], epoch = f[4], aid = f[5], pend = f[6], pstate = f[7],
       outcome = f[8], aidx = f[9], smode = f[10], sttl = f[11], fopen = f[12] }
   end
-  local dup = H.resent_appends(core, r, epoch, aid, args, count)
-  if dup then return dup end
-  H.fence(r, lid, epoch, aid)
+  local code, detail = H.fence_code(r, lid, epoch, aid)
+  if code then
+    -- Only a refused call pays for this check: re-sends of stored frames are answered as such.
+    local dup = H.resent_appends(core, r, epoch, aid, args, count)
+    if dup then return dup end
+    H.raise(code, 'fence rejected: ' .. code, unpack(detail))
+  end
   local closed = redis.call('HMGET', H.k_frames_meta(core, r.aidx), 'closed', 'reason')
   if closed[1] == '1' then
     H.raise('STREAM_CLOSED', 'the frame stream is closed (' .. tostring(closed[2]) .. ')', 'close_reason', closed[2] or '')
