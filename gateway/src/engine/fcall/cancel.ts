@@ -1,6 +1,6 @@
 /** ff_cancel: by the lease holder (fenced, replay-reconciled) or by an operator (unfenced, audited). */
 import type { CancelResult, LeaseFence, PublicStateName } from "../types.js";
-import { executionKeys, fenceArgv, num, ok, str, type FcallArgs } from "./common.js";
+import { executionKeys, fenceArgv, num, okFields, str, type FcallArgs } from "./common.js";
 
 export const FN_CANCEL = "ff_cancel";
 /** `cancelled_by` recorded for a cancel by the lease holder. */
@@ -16,7 +16,10 @@ export function buildCancelByOperator(executionId: string, partitions: number, r
   return { keys: [k.prefix, k.core], argv: ["operator", reason, cancelledBy, "", "0", ""] };
 }
 
+/** ff_cancel's reply after the envelope. */
+const REPLY = ["cancelled", "state", "reconciled"] as const;
+
 export function decodeCancel(reply: unknown): CancelResult {
-  const r = ok(reply, FN_CANCEL);
-  return { cancelled: num(r[2]) === 1, state: str(r[3]) as PublicStateName, reconciled: num(r[4]) === 1 };
+  const r = okFields(reply, FN_CANCEL, REPLY);
+  return { cancelled: num(r.cancelled) === 1, state: str(r.state) as PublicStateName, reconciled: num(r.reconciled) === 1 };
 }

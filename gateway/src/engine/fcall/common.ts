@@ -63,6 +63,11 @@ export function fields<N extends string>(items: readonly Raw[], from: number, la
   return out;
 }
 
+/** The fields after the `{1, "OK", ...}` envelope, by name (see {@link fields}). */
+export function okFields<N extends string>(reply: unknown, fn: string, layout: readonly N[]): Record<N, Raw | undefined> {
+  return fields(ok(reply, fn), 2, layout);
+}
+
 /** Flat name/value pairs -> record. */
 export function pairs(items: readonly Raw[], from = 0, count = (items.length - from) / 2): Record<string, string> {
   const out: Record<string, string> = {};

@@ -1,6 +1,6 @@
 /** ff_complete: terminal success (fenced, replay-reconciled); the result is passed as bytes. */
 import type { CompleteOutcome, LeaseFence } from "../types.js";
-import { executionKeys, fenceArgv, num, ok, type FcallArgs } from "./common.js";
+import { executionKeys, fenceArgv, num, okFields, type FcallArgs } from "./common.js";
 
 export const FN_COMPLETE = "ff_complete";
 
@@ -11,6 +11,5 @@ export function buildComplete(fence: LeaseFence, partitions: number, result: Uin
 }
 
 export function decodeComplete(reply: unknown): CompleteOutcome {
-  const r = ok(reply, FN_COMPLETE);
-  return { reconciled: num(r[2]) === 1 };
+  return { reconciled: num(okFields(reply, FN_COMPLETE, ["reconciled"]).reconciled) === 1 };
 }

@@ -1,7 +1,7 @@
 /** ff_create: one execution per call (the backend pipelines many). */
 import { PartitionKeys } from "../keys.js";
 import type { CreateOutcome, CreateSpec, PublicStateName } from "../types.js";
-import { int, num, ok, str, type FcallArgs } from "./common.js";
+import { int, num, okFields, str, type FcallArgs } from "./common.js";
 
 export const FN_CREATE = "ff_create";
 /** Used when a spec says maxReclaims = 0. */
@@ -25,8 +25,11 @@ export function buildCreate(partition: number, uuid: string, spec: CreateSpec): 
   return { keys: [keys.prefix, keys.core(uuid)], argv };
 }
 
+/** ff_create's reply after the envelope. */
+const REPLY = ["executionId", "duplicate", "state"] as const;
+
 export function decodeCreate(reply: unknown): CreateOutcome {
-  const r = ok(reply, FN_CREATE);
-  return { executionId: str(r[2]), duplicate: num(r[3]) === 1, state: str(r[4]) as PublicStateName };
+  const r = okFields(reply, FN_CREATE, REPLY);
+  return { executionId: str(r.executionId), duplicate: num(r.duplicate) === 1, state: str(r.state) as PublicStateName };
 }
 

@@ -1,6 +1,6 @@
 /** ff_fail: retry with backoff or terminal failure (fenced, replay-reconciled). */
 import type { FailResult, LeaseFence } from "../types.js";
-import { executionKeys, fenceArgv, num, ok, str, type FcallArgs } from "./common.js";
+import { executionKeys, fenceArgv, num, okFields, str, type FcallArgs } from "./common.js";
 
 export const FN_FAIL = "ff_fail";
 
@@ -9,12 +9,15 @@ export function buildFail(fence: LeaseFence, partitions: number, reason: string,
   return { keys: [k.prefix, k.core], argv: [...fenceArgv(fence), reason, category, String(jitterSample)] };
 }
 
+/** ff_fail's reply after the envelope. */
+const REPLY = ["outcome", "retryAtMs", "retryCount", "reconciled"] as const;
+
 export function decodeFail(reply: unknown): FailResult {
-  const r = ok(reply, FN_FAIL);
+  const r = okFields(reply, FN_FAIL, REPLY);
   return {
-    outcome: str(r[2]) === "failed" ? "failed" : "retry_scheduled",
-    retryAtMs: num(r[3]),
-    retryCount: num(r[4]),
-    reconciled: num(r[5]) === 1,
+    outcome: str(r.outcome) === "failed" ? "failed" : "retry_scheduled",
+    retryAtMs: num(r.retryAtMs),
+    retryCount: num(r.retryCount),
+    reconciled: num(r.reconciled) === 1,
   };
 }

@@ -1,6 +1,6 @@
 /** ff_get_result (FCALL_RO, reply read as Buffers): state, result bytes, failure. */
 import type { PublicStateName, ResultRecord } from "../types.js";
-import { bytes, executionKeys, num, ok, str, type FcallArgs } from "./common.js";
+import { bytes, executionKeys, num, okFields, str, type FcallArgs } from "./common.js";
 
 export const FN_GET_RESULT = "ff_get_result";
 
@@ -9,8 +9,11 @@ export function buildGetResult(executionId: string, partitions: number): FcallAr
   return { keys: [k.prefix, k.core], argv: [] };
 }
 
+/** ff_get_result's reply after the envelope. */
+const REPLY = ["state", "hasResult", "result", "failureReason", "failureCategory"] as const;
+
 export function decodeGetResult(reply: unknown): ResultRecord {
-  const r = ok(reply, FN_GET_RESULT);
-  const base = { state: str(r[2]) as PublicStateName, failureReason: str(r[5]), failureCategory: str(r[6]) };
-  return num(r[3]) === 1 ? { ...base, result: bytes(r[4]) } : base;
+  const r = okFields(reply, FN_GET_RESULT, REPLY);
+  const base = { state: str(r.state) as PublicStateName, failureReason: str(r.failureReason), failureCategory: str(r.failureCategory) };
+  return num(r.hasResult) === 1 ? { ...base, result: bytes(r.result) } : base;
 }

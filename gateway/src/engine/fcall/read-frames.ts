@@ -1,6 +1,6 @@
 /** ff_read_frames (FCALL_RO, Buffer replies): a range of one attempt's frame stream and its state. */
 import type { FrameEntry, FrameRead, FrameReadRequest, StreamCloseReason, StreamMode } from "../types.js";
-import { arr, bytes, executionKeys, int, num, ok, str, type FcallArgs, type Raw } from "./common.js";
+import { arr, bytes, executionKeys, int, num, okFields, str, type FcallArgs, type Raw } from "./common.js";
 
 export const FN_READ_FRAMES = "ff_read_frames";
 
@@ -9,17 +9,19 @@ export function buildReadFrames(req: FrameReadRequest, partitions: number): Fcal
   return { keys: [k.prefix, k.core], argv: [int(req.attemptIndex), req.afterId, req.toId, int(req.count)] };
 }
 
+/** ff_read_frames' reply after the envelope. */
+const REPLY = ["mode", "closed", "closeReason", "closedAtMs", "frameCount", "summary", "summaryVersion", "entries", "closeEntryId"] as const;
+
 export function decodeReadFrames(reply: unknown): FrameRead {
-  const r = ok(reply, FN_READ_FRAMES);
-  const closed = num(r[3]) === 1;
-  const summary = r[7];
+  const r = okFields(reply, FN_READ_FRAMES, REPLY);
+  const summary = r.summary;
   return {
-    mode: str(r[2]) as StreamMode,
-    closed: closed ? { reason: str(r[4]) as StreamCloseReason, closedAtMs: num(r[5]), entryId: str(r[10]) } : null,
-    frameCount: num(r[6]),
+    mode: str(r.mode) as StreamMode,
+    closed: num(r.closed) === 1 ? { reason: str(r.closeReason) as StreamCloseReason, closedAtMs: num(r.closedAtMs), entryId: str(r.closeEntryId) } : null,
+    frameCount: num(r.frameCount),
     summary: summary === null || summary === undefined ? null : bytes(summary),
-    summaryVersion: num(r[8]),
-    entries: decodeEntries(arr(r[9])),
+    summaryVersion: num(r.summaryVersion),
+    entries: decodeEntries(arr(r.entries)),
   };
 }
 

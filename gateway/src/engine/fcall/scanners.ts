@@ -8,7 +8,7 @@
  */
 import { PartitionKeys } from "../keys.js";
 import type { ScanResult } from "../types.js";
-import { int, num, ok, type FcallArgs } from "./common.js";
+import { int, num, okFields, type FcallArgs } from "./common.js";
 
 export const FN_EXPIRE_LEASES = "ff_expire_leases";
 export const FN_PROMOTE_DELAYED = "ff_promote_delayed";
@@ -21,6 +21,6 @@ export function buildScan(partition: number, batch: number, ...extra: number[]):
 }
 
 export function decodeScan(reply: unknown, fn: ScannerFunction): ScanResult {
-  const r = ok(reply, fn);
-  return { processed: num(r[2]), more: num(r[3]) === 1 };
+  const r = okFields(reply, fn, ["processed", "more"]);
+  return { processed: num(r.processed), more: num(r.more) === 1 };
 }
