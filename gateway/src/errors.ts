@@ -14,6 +14,12 @@ export const Reason = {
   DRAINING: "DRAINING",
   /** A message arrived that is not legal in the session's state. */
   PROTOCOL_VIOLATION: "PROTOCOL_VIOLATION",
+  /**
+   * A waitpoint token that is missing, malformed, tampered with, for another waitpoint or
+   * execution, expired, or signed by a key that was rotated out: one answer for all of them,
+   * given before any store lookup (no state oracle).
+   */
+  INVALID_TOKEN: "INVALID_TOKEN",
   /** No bearer token, a malformed one, or one the gateway does not know. */
   UNAUTHENTICATED: "UNAUTHENTICATED",
   /** The token lacks the role for the call, or the namespace of the execution or request. */

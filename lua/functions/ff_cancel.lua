@@ -4,7 +4,8 @@ Mode "holder": fenced by the lease; a replay after a lost reply (record already 
 same epoch + attempt id) replies cancelled = 1, reconciled = 1. Mode "operator": unfenced, audited in
 `cancelled_by`; when the execution was leased, `c|<execution id>|<lease id>|<by>|<reason>` is
 published so the holder's gateway tells the worker. An already terminal execution is not an error:
-cancelled = 0 and its current state. An open frame stream closes (cancelled).
+cancelled = 0 and its current state. An open frame stream closes (cancelled). A suspended
+execution's waitpoints close (cancelled) and it leaves the `suspended` index.
 KEYS: [1] partition prefix `ff:{p:N}:`, [2] record key.
 ARGV: [1] mode (holder|operator), [2] reason, [3] cancelled by, [4] lease id, [5] lease epoch,
   [6] attempt id (fence: holder mode only; operator mode passes "", "0", "").
@@ -32,6 +33,7 @@ redis.register_function('ff_cancel', H.wrap(function(keys, args)
   H.sv_terminal(prefix, u, core, now, 'cancelled', 'cancelled', { 'cancel_reason', reason, 'cancelled_by', by })
   H.end_open_attempt(core, r, 'ended_cancelled', now)
   H.close_frames(core, r, 'cancelled', now)
+  H.end_suspension(prefix, u, core, r.phase, 'cancelled', now)
   H.unindex(prefix, u, r.ns, r.lane)
   if not holder and r.own == 'leased' then
     redis.call('SPUBLISH', H.k_events(prefix), 'c|' .. eid .. '|' .. r.lid .. '|' .. by .. '|' .. reason)

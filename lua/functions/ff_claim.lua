@@ -1,7 +1,7 @@
 --[[ ff_claim — grants up to `count` eligible executions of one queue (namespace + lane) in one
 partition (the hot path). Scans the queue's eligible zset from the head (at most count*4+16 entries, score <= max_score),
 skips executions whose required capabilities are not a subset of the claimant's, and grants the
-rest: an execution whose attempt was interrupted (delay) RESUMES that attempt (same index and id);
+rest: an execution whose attempt was interrupted (delay, suspension) RESUMES that attempt (same index and id);
 any other starts a NEW attempt (index = attempt count; type initial/retry/reclaim from `pend`).
 Every grant: epoch+1, new lease id, lease expiry = now + ttl, state active/leased.
 KEYS: [1] partition prefix `ff:{p:N}:`.
@@ -14,7 +14,8 @@ ARGV: [1] namespace, [2] lane, [3] count (1..1000), [4] claimant capabilities (s
   own session and worker; the slots must add up to count. With S = 0 every grant is [6..8]'s.
 Reply: {1, "OK", head score after the claim (string) or nil, unmatched remain (0|1), grant count G,
 (last element: the head's member uuid, or nil)
-  then per grant: execution id, lease id, lease epoch, attempt id, attempt index, resumed (0|1),
+  then per grant: execution id, lease id, lease epoch, attempt id, attempt index, resumed (0 for a
+  new attempt, else the resume reason: delay|signal|timeout|operator),
   input (bytes), kind, lane, namespace, priority, retry count, lease expiry (Unix ms),
   created (Unix ms), deadline (Unix ms, 0 = none), traceparent, tracestate, tag count T,
   T name/value pairs}.
@@ -60,7 +61,7 @@ redis.register_function('ff_claim', H.wrap(function(keys, args)
     local u = cands[c]
     local core = prefix .. 'e:' .. u
     local f = redis.call('HMGET', core, 'phase', 'caps', 'astate', 'aidx', 'acount', 'aid', 'epoch', 'pend',
-      'started', 'atimeout', 'deadline', 'ns', 'lane', 'kind', 'prio', 'retries', 'created', 'tp', 'ts')
+      'started', 'atimeout', 'deadline', 'ns', 'lane', 'kind', 'prio', 'retries', 'created', 'tp', 'ts', 'rreason')
     if f[1] ~= 'runnable' then
       redis.call('ZREM', ekey, u) -- stale index entry
     else
@@ -105,7 +106,7 @@ redis.register_function('ff_claim', H.wrap(function(keys, args)
         end
         local tags = redis.call('HGETALL', core .. ':tags')
         -- the grant's fields, in the order of the header (decoded by name in fcall/claim.ts)
-        H.push(out, part .. ':' .. u, lid, epoch, aid, aidx, resumed and 1 or 0,
+        H.push(out, part .. ':' .. u, lid, epoch, aid, aidx, resumed and (f[20] or 'delay') or 0,
           redis.call('GET', core .. ':in') or '', f[14] or '', f[13] or lane, f[12] or ns, f[15] or '0',
           f[16] or '0', lexp, f[17] or '0', f[11] or '0', f[18] or '', f[19] or '', #tags / 2)
         H.push_all(out, tags)

@@ -1,7 +1,8 @@
 --[[ ff_delay — the holder releases its lease and the SAME attempt resumes later (fenced).
 The attempt becomes interrupted; the execution goes to the delayed zset (delayed /
 waiting_for_delay / attempt_interrupted), or straight back to eligible (with its original score and
-a wake) when delay_until is not in the future. The next claim resumes the attempt.
+a wake) when delay_until is not in the future. The next claim resumes the attempt (resume reason
+`delay`; `rreason` / `rsigs` are reset).
 KEYS: [1] partition prefix `ff:{p:N}:`, [2] record key.
 ARGV: [1] lease id, [2] lease epoch, [3] attempt id, [4] delay until (Unix ms).
 Reply: {1, "OK"}.
@@ -14,7 +15,7 @@ redis.register_function('ff_delay', H.wrap(function(keys, args)
   local r = H.load(core)
   H.fence(r, lid, epoch, aid)
   local now = H.now()
-  local extra = { 'delay_until', until_ms, 'lid', '', 'lexp', 0, 'astarted', 0 }
+  local extra = { 'delay_until', until_ms, 'lid', '', 'lexp', 0, 'astarted', 0, 'rreason', 'delay', 'rsigs', '' }
   local later = until_ms > now
   if later then
     H.sv_delayed(core, 'waiting_for_delay', 'attempt_interrupted', extra)

@@ -6,7 +6,7 @@ ended_expired, removed from every index; if it was leased, `c|<execution id>|<le
 is published with by = "deadline" or "attempt_timeout". An entry not yet due for its execution is
 re-scored to the next due time; a stale one (terminal, missing, nothing left to time) is removed.
 The attempt start (`astarted`) is the time of the current claim (a resumed attempt restarts its clock).
-An open frame stream closes (expired).
+An open frame stream closes (expired); a suspended execution's waitpoints close (expired).
 KEYS: [1] partition prefix `ff:{p:N}:`.
 ARGV: [1] batch (1..10000).
 Reply: {1, "OK", executions expired, more (1 when the batch was full)}.
@@ -41,6 +41,7 @@ redis.register_function('ff_expire_timeouts', H.wrap(function(keys, args)
         H.sv_terminal(prefix, u, core, now, 'expired', 'expired', { 'fail_reason', why, 'fail_cat', why })
         H.end_open_attempt(core, r, 'ended_expired', now)
         H.close_frames(core, r, 'expired', now)
+        H.end_suspension(prefix, u, core, r.phase, 'expired', now)
         H.unindex(prefix, u, r.ns, r.lane)
         if r.own == 'leased' then
           local text = why == 'deadline' and 'execution deadline exceeded' or 'attempt timeout exceeded'

@@ -1,7 +1,7 @@
 --[[ ff_purge_terminal — retention scanner step for one partition.
 Deletes up to `batch` executions that ended (completed, failed, cancelled, expired) at least
 `retention` ms ago: the record, input, result, tags, every attempt record and every attempt's
-frame stream and its meta. Entries whose record is gone or no longer terminal are only dropped
+frame stream and its meta, its waitpoints, signals and signal idempotency keys. Entries whose record is gone or no longer terminal are only dropped
 from the index. An execution leaves the index only after its keys are gone (UNLINK in chunks, so
 any number of attempts fits). An idempotency key keeps its own 24 h TTL; once its execution is
 purged, a create with that key makes a new execution.
@@ -30,7 +30,8 @@ redis.register_function('ff_purge_terminal', H.wrap(function(keys, args)
       local last = H.n(v[2]) - 1
       local fopen = tonumber(v[3])
       if fopen and fopen > last then last = fopen end
-      local doomed = { core .. ':in', core .. ':out', core .. ':tags' }
+      local doomed = { core .. ':in', core .. ':out', core .. ':tags', H.k_wps(core), H.k_signals(core), H.k_sigkeys(core) }
+      for _, w in ipairs(redis.call('ZRANGE', H.k_wps(core), 0, -1)) do doomed[#doomed + 1] = H.k_wp(core, w) end
       for a = 0, last do
         doomed[#doomed + 1] = H.k_attempt(core, a)
         doomed[#doomed + 1] = H.k_frames(core, H.s(a))

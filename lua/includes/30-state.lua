@@ -144,10 +144,10 @@ function H.attempt_state(core, r)
   return redis.call('HGET', H.k_attempt(core, idx), 'state')
 end
 
--- Ends the current attempt record if it is still open (started or interrupted).
+-- Ends the current attempt record if it is still open (started, interrupted or suspended).
 function H.end_open_attempt(core, r, state, now)
   local st = H.attempt_state(core, r)
-  if st == 'started' or st == 'interrupted' then
+  if st == 'started' or st == 'interrupted' or st == 'suspended' then
     redis.call('HSET', H.k_attempt(core, H.n(r.aidx)), 'state', state, 'ended', now)
   end
 end

@@ -35,9 +35,10 @@ describe("library loader", () => {
     const names = [...src.matchAll(/register_function[\s({]+(?:function_name = )?'(ff_\w+)'/g)].map((m) => m[1]);
     expect(new Set(names).size).toBe(names.length);
     expect(names.sort()).toEqual([
-      "ff_append_frame", "ff_cancel", "ff_claim", "ff_complete", "ff_create", "ff_delay", "ff_describe", "ff_expire_leases",
-      "ff_expire_timeouts", "ff_fail", "ff_get_result", "ff_lane_heads", "ff_progress", "ff_promote_delayed", "ff_purge_terminal", "ff_read_frames",
-      "ff_release", "ff_renew", "ff_version",
+      "ff_append_frame", "ff_cancel", "ff_claim", "ff_complete", "ff_create", "ff_create_waitpoint", "ff_delay", "ff_deliver_signal",
+      "ff_describe", "ff_expire_leases", "ff_expire_suspensions", "ff_expire_timeouts", "ff_fail", "ff_get_result", "ff_keyring",
+      "ff_lane_heads", "ff_progress", "ff_promote_delayed", "ff_purge_terminal", "ff_read_frames", "ff_release", "ff_renew",
+      "ff_resume", "ff_resume_signals", "ff_suspend", "ff_version",
     ]);
   });
 

@@ -2,6 +2,9 @@ import type {
   AppendFrameOutcome, FrameLimits, FrameRead, FrameReadRequest, FrameSpec, FrameWatch, FrameWatchListener,
 } from "./types.js";
 import type {
+  KeyringOutcome, PendingWaitpointSpec, SignalOutcome, SignalRecord, SignalSpec, SuspendOutcome, SuspendSpec,
+} from "./signal-types.js";
+import type {
   CancelResult, ClaimOutcome, ClaimRequest, ClaimantIdentity, CompleteOutcome, CreateOutcome, CreateSpec,
   EngineEvent, ExecutionRecord, FailResult, LeaseFence, QueuePosition, RenewResult, ResultRecord, ScanResult,
 } from "./types.js";
@@ -38,6 +41,24 @@ export interface EngineBackend {
   /** Releases the lease; the same attempt resumes at `delayUntilMs`. */
   delay(fence: LeaseFence, delayUntilMs: number): Promise<void>;
 
+  /**
+   * Suspends the attempt until a signal condition is met: releases the lease (or keeps it when
+   * buffered signals of pending waitpoints already satisfy it: outcome already_satisfied).
+   */
+  suspend(fence: LeaseFence, spec: SuspendSpec): Promise<SuspendOutcome>;
+  /** Creates a pending waitpoint for the current attempt (fenced); signals to it are buffered. */
+  createWaitpoint(fence: LeaseFence, spec: PendingWaitpointSpec): Promise<void>;
+  /** Records a signal (the caller has checked its token); may resume the execution. */
+  deliverSignal(spec: SignalSpec): Promise<SignalOutcome>;
+  /** Operator resume of a suspended execution. */
+  resume(executionId: string): Promise<void>;
+  /** The signals that satisfied the current attempt's last resume (fenced). */
+  resumeSignals(fence: LeaseFence): Promise<SignalRecord[]>;
+  /** Installs (`init`, first boot only) or rotates the waitpoint token keyring. */
+  updateKeyring(mode: "init" | "rotate", keyId: string, secretHex: string, graceMs: number): Promise<KeyringOutcome>;
+  /** The raw keyring hash (the gateway's WaitpointKeyring parses it). */
+  readKeyring(): Promise<Record<string, string>>;
+
   /** Appends one output frame to the running attempt's stream (fenced; caps enforced atomically). */
   appendFrame(fence: LeaseFence, frame: FrameSpec, limits: FrameLimits): Promise<AppendFrameOutcome>;
   /** A range of one attempt's frame stream, with the stream's state (mode, closed, summary). */
@@ -61,6 +82,8 @@ export interface EngineBackend {
   expireTimeouts(partition: number, batch: number): Promise<ScanResult>;
   /** Retention scanner step: delete executions that ended at least `retentionMs` ago, with everything they own. */
   purgeTerminal(partition: number, batch: number, retentionMs: number): Promise<ScanResult>;
+  /** Suspension-timeout scanner step: apply the timeout behaviour of suspensions past due. */
+  expireSuspensions(partition: number, batch: number): Promise<ScanResult>;
   /** Safety-net scan: the eligible head position of each queue with work in the partition, keyed by `queueKey(namespace, lane)`. */
   laneHeads(partition: number): Promise<Map<string, QueuePosition>>;
 

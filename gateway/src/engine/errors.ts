@@ -14,6 +14,12 @@ export const EngineErrorCode = {
   EXECUTION_NOT_ACTIVE: "EXECUTION_NOT_ACTIVE",
   /** The attempt's output frame stream is closed (detail close_reason). */
   STREAM_CLOSED: "STREAM_CLOSED",
+  /** An open waitpoint of the attempt already has this key. */
+  WAITPOINT_EXISTS: "WAITPOINT_EXISTS",
+  /** The waitpoint no longer takes signals (closed, expired, attempt over, execution ended; detail state). */
+  WAITPOINT_CLOSED: "WAITPOINT_CLOSED",
+  /** An operator resume of an execution that is not suspended (detail state). */
+  EXECUTION_NOT_SUSPENDED: "EXECUTION_NOT_SUSPENDED",
   /** A size or length cap was hit (detail: limit = its name, max, value). */
   LIMIT_EXCEEDED: "LIMIT_EXCEEDED",
   /** A bad argument reached the engine (should have been caught by validation). */

@@ -25,6 +25,12 @@ export function priorityOfScore(score: number): number {
 /** Global (untagged) config hash: partition counts, library version. Read at boot only. */
 export const CONFIG_KEY = "ff:config";
 
+/**
+ * The waitpoint token keyring (untagged hash, one slot): `current`, `secret:<kid>` (hex),
+ * `expires:<kid>` (Unix ms). Read by the gateway only; written by ff_keyring.
+ */
+export const WAITPOINT_KEYRING_KEY = "ff:keyring:waitpoint";
+
 const EXECUTION_ID = /^(\d{1,5}):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 export interface ParsedExecutionId {
@@ -82,6 +88,16 @@ export class PartitionKeys {
   leases(): string { return `${this.prefix}leases`; }
   /** Non-terminal executions with a deadline or an attempt timeout (zset, score = due time). */
   timeouts(): string { return `${this.prefix}timeouts`; }
+  /** Waitpoint W of an execution (hash: id, key, state, aidx, created, expires, signals, closed_at, reason). */
+  waitpoint(uuid: string, waitpointId: string): string { return `${this.prefix}e:${uuid}:wp:${waitpointId}`; }
+  /** Waitpoint ids of an execution (zset, score = creation time). */
+  waitpoints(uuid: string): string { return `${this.prefix}e:${uuid}:wps`; }
+  /** Signals of an execution (stream; entry id = signal id). */
+  signals(uuid: string): string { return `${this.prefix}e:${uuid}:sig`; }
+  /** Signal idempotency of an execution (hash: "<waitpoint id>|<key>" -> signal id). */
+  signalKeys(uuid: string): string { return `${this.prefix}e:${uuid}:sigk`; }
+  /** Suspended executions with a timeout (zset, score = timeout, Unix ms). */
+  suspended(): string { return `${this.prefix}suspended`; }
   /** Create idempotency (string -> execution id, 24 h TTL). */
   idempotency(namespace: string, key: string): string { return `${this.prefix}idem:${namespace}:${key}`; }
   /** Pub/sub channel of this partition's events (sharded pub/sub). */

@@ -2,6 +2,7 @@
  * Typed inputs and outcomes of the engine. Everything the gateway knows about Valkey goes
  * through the {@link EngineBackend} interface with these types; nothing else sees raw replies.
  */
+import type { ResumeReason, SuspensionRecord, WaitpointRecord } from "./signal-types.js";
 
 /** Public state names, as stored in the execution record (`pstate`). */
 export type PublicStateName =
@@ -105,6 +106,8 @@ export interface Grant {
   readonly fence: LeaseFence;
   readonly attemptIndex: number;
   readonly resumed: boolean;
+  /** Why a resumed attempt resumed; "" for a new attempt. */
+  readonly resumeReason: ResumeReason;
   readonly input: Uint8Array;
   readonly kind: string;
   readonly lane: string;
@@ -206,6 +209,14 @@ export interface ExecutionRecord {
   readonly tracestate: string;
   /** How the execution's output frame streams are kept. */
   readonly streamMode: StreamMode;
+  /** The current suspension, while suspended. */
+  readonly suspension: SuspensionRecord | undefined;
+  /** Why the current attempt last resumed ("" when it never did). */
+  readonly resumeReason: ResumeReason;
+  /** Every waitpoint the execution has, oldest first. */
+  readonly waitpoints: readonly WaitpointRecord[];
+  /** Signals received, all waitpoints together. */
+  readonly signalCount: number;
 }
 
 export interface ResultRecord {

@@ -14,6 +14,12 @@ import { buildComplete, decodeComplete, FN_COMPLETE } from "./fcall/complete.js"
 import { buildReadFrames, decodeReadFrames, FN_READ_FRAMES } from "./fcall/read-frames.js";
 import { FrameWatcher } from "./frame-watcher.js";
 import { buildCreate, decodeCreate, FN_CREATE } from "./fcall/create.js";
+import { buildCreateWaitpoint, decodeCreateWaitpoint, FN_CREATE_WAITPOINT } from "./fcall/create-waitpoint.js";
+import { buildDeliverSignal, decodeDeliverSignal, FN_DELIVER_SIGNAL } from "./fcall/deliver-signal.js";
+import { buildKeyring, decodeKeyring, FN_KEYRING } from "./fcall/keyring.js";
+import { buildResume, decodeResume, FN_RESUME } from "./fcall/resume.js";
+import { buildResumeSignals, decodeResumeSignals, FN_RESUME_SIGNALS } from "./fcall/resume-signals.js";
+import { buildSuspend, decodeSuspend, FN_SUSPEND } from "./fcall/suspend.js";
 import { buildDelay, decodeDelay, FN_DELAY } from "./fcall/delay.js";
 import { buildDescribe, decodeDescribe, FN_DESCRIBE } from "./fcall/describe.js";
 import { buildFail, decodeFail, FN_FAIL } from "./fcall/fail.js";
@@ -23,9 +29,12 @@ import { buildProgress, decodeProgress, FN_PROGRESS } from "./fcall/progress.js"
 import { buildRelease, decodeRelease, FN_RELEASE } from "./fcall/release.js";
 import { buildRenew, decodeRenew, FN_RENEW } from "./fcall/renew.js";
 import {
-  buildScan, decodeScan, FN_EXPIRE_LEASES, FN_EXPIRE_TIMEOUTS, FN_PROMOTE_DELAYED, FN_PURGE_TERMINAL, type ScannerFunction,
+  buildScan, decodeScan, FN_EXPIRE_LEASES, FN_EXPIRE_SUSPENSIONS, FN_EXPIRE_TIMEOUTS, FN_PROMOTE_DELAYED, FN_PURGE_TERMINAL, type ScannerFunction,
 } from "./fcall/scanners.js";
-import { PartitionKeys, idempotencyPartition, parseExecutionId } from "./keys.js";
+import { PartitionKeys, WAITPOINT_KEYRING_KEY, idempotencyPartition, parseExecutionId } from "./keys.js";
+import type {
+  KeyringOutcome, PendingWaitpointSpec, SignalOutcome, SignalRecord, SignalSpec, SuspendOutcome, SuspendSpec,
+} from "./signal-types.js";
 import { loadLibrary } from "./lua-library.js";
 import { uuid7 } from "./uuid7.js";
 import { ensurePartitionConfig } from "./partition-config.js";
@@ -246,6 +255,38 @@ export class ValkeyBackend implements EngineBackend {
     decodeDelay(await this.fcall(FN_DELAY, buildDelay(fence, this.partitions, delayUntilMs)));
   }
 
+  async suspend(fence: LeaseFence, spec: SuspendSpec): Promise<SuspendOutcome> {
+    return decodeSuspend(await this.fcall(FN_SUSPEND, buildSuspend(fence, this.partitions, spec)));
+  }
+
+  async createWaitpoint(fence: LeaseFence, spec: PendingWaitpointSpec): Promise<void> {
+    decodeCreateWaitpoint(await this.fcall(FN_CREATE_WAITPOINT, buildCreateWaitpoint(fence, this.partitions, spec)));
+  }
+
+  async deliverSignal(spec: SignalSpec): Promise<SignalOutcome> {
+    return decodeDeliverSignal(await this.fcall(FN_DELIVER_SIGNAL, buildDeliverSignal(spec, this.partitions)));
+  }
+
+  async resume(executionId: string): Promise<void> {
+    decodeResume(await this.fcall(FN_RESUME, buildResume(executionId, this.partitions)));
+  }
+
+  async resumeSignals(fence: LeaseFence): Promise<SignalRecord[]> {
+    return decodeResumeSignals(await this.fcall(FN_RESUME_SIGNALS, buildResumeSignals(fence, this.partitions), { ro: true, buffer: true }));
+  }
+
+  async updateKeyring(mode: "init" | "rotate", keyId: string, secretHex: string, graceMs: number): Promise<KeyringOutcome> {
+    return decodeKeyring(await this.fcall(FN_KEYRING, buildKeyring(WAITPOINT_KEYRING_KEY, mode, keyId, secretHex, graceMs)));
+  }
+
+  async readKeyring(): Promise<Record<string, string>> {
+    try {
+      return await this.client.hgetall(WAITPOINT_KEYRING_KEY);
+    } catch (err) {
+      throw new EngineError(EngineErrorCode.UNAVAILABLE, `keyring: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+    }
+  }
+
   /**
    * Appends of one lease go out in call order, one FCALL at a time: the first is sent at once;
    * those made while it is in flight are coalesced into the next call (up to 10,000 frames). Low
@@ -348,6 +389,10 @@ export class ValkeyBackend implements EngineBackend {
 
   purgeTerminal(partition: number, batch: number, retentionMs: number): Promise<ScanResult> {
     return this.scan(FN_PURGE_TERMINAL, partition, batch, retentionMs);
+  }
+
+  expireSuspensions(partition: number, batch: number): Promise<ScanResult> {
+    return this.scan(FN_EXPIRE_SUSPENSIONS, partition, batch);
   }
 
   async laneHeads(partition: number): Promise<Map<string, QueuePosition>> {

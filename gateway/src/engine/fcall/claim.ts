@@ -1,5 +1,6 @@
 /** ff_claim: grants up to `count` executions of one lane in one partition (reply read as Buffers). */
 import { PartitionKeys } from "../keys.js";
+import type { ResumeReason } from "../signal-types.js";
 import type { ClaimOutcome, ClaimRequest, Grant } from "../types.js";
 import { bytes, fields, int, num, ok, pairs, str, type FcallArgs } from "./common.js";
 
@@ -37,10 +38,13 @@ export function decodeClaim(reply: unknown): ClaimOutcome {
   for (let n = num(head.grantCount); n > 0; n--) {
     const g = fields(r, i, GRANT);
     const tagCount = num(g.tagCount);
+    // 0 for a new attempt, else the resume reason (delay|signal|timeout|operator).
+    const resumedAs = g.resumed === 0 ? "" : str(g.resumed);
     grants.push({
       fence: { executionId: str(g.executionId), leaseId: str(g.leaseId), leaseEpoch: num(g.leaseEpoch), attemptId: str(g.attemptId) },
       attemptIndex: num(g.attemptIndex),
-      resumed: num(g.resumed) === 1,
+      resumed: resumedAs !== "" && resumedAs !== "0",
+      resumeReason: (resumedAs === "0" ? "" : resumedAs) as ResumeReason,
       input: bytes(g.input),
       kind: str(g.kind),
       lane: str(g.lane),

@@ -23,6 +23,9 @@ const STATUS: Readonly<Record<string, EngineErrorCode>> = {
   INVALID_ARGUMENT: EngineErrorCode.INVALID_ARGUMENT,
   STREAM_CLOSED: EngineErrorCode.STREAM_CLOSED,
   LIMIT_EXCEEDED: EngineErrorCode.LIMIT_EXCEEDED,
+  WAITPOINT_EXISTS: EngineErrorCode.WAITPOINT_EXISTS,
+  WAITPOINT_CLOSED: EngineErrorCode.WAITPOINT_CLOSED,
+  EXECUTION_NOT_SUSPENDED: EngineErrorCode.EXECUTION_NOT_SUSPENDED,
 };
 
 /** Text of a reply item (Buffers decode as UTF-8; nil -> ""). */

@@ -1,6 +1,9 @@
 /** ff_describe (FCALL_RO): the execution record snapshot. */
+import type {
+  ResumeReason, SignalMatchMode, SuspensionRecord, SuspensionTimeoutBehavior, WaitpointRecord, WaitpointState,
+} from "../signal-types.js";
 import type { ExecutionRecord, PublicStateName, StreamMode } from "../types.js";
-import { arr, executionKeys, ok, pairs, type FcallArgs } from "./common.js";
+import { arr, executionKeys, num, ok, pairs, str, type FcallArgs, type Raw } from "./common.js";
 
 export const FN_DESCRIBE = "ff_describe";
 
@@ -52,5 +55,43 @@ export function decodeDescribe(reply: unknown): ExecutionRecord {
     traceparent: s("tp"),
     tracestate: s("ts"),
     streamMode: (s("smode") || "durable") as StreamMode,
+    suspension: s("phase") === "suspended" ? suspension(s, n) : undefined,
+    resumeReason: (s("raidx") !== "" && n("raidx") === n("aidx") ? s("rreason") : "") as ResumeReason,
+    waitpoints: waitpoints(arr(r[4])),
+    signalCount: n("sigs"),
   };
+}
+
+function suspension(s: (k: string) => string, n: (k: string) => number): SuspensionRecord {
+  return {
+    reasonCode: s("s_reason"),
+    suspendedAtMs: n("s_at"),
+    timeoutAtMs: n("s_due"),
+    onTimeout: s("s_on") as SuspensionTimeoutBehavior,
+    mode: s("s_mode") as SignalMatchMode,
+    signalNames: s("s_names") === "" ? [] : s("s_names").split(","),
+    count: n("s_n"),
+    matchedSignals: s("s_sigs") === "" ? 0 : s("s_sigs").split(",").length,
+  };
+}
+
+/** Fields per waitpoint in the reply. */
+const WAITPOINT_FIELDS = 9;
+
+function waitpoints(items: readonly Raw[]): WaitpointRecord[] {
+  const out: WaitpointRecord[] = [];
+  for (let i = 0; i + WAITPOINT_FIELDS <= items.length; i += WAITPOINT_FIELDS) {
+    out.push({
+      waitpointId: str(items[i]),
+      key: str(items[i + 1]),
+      state: str(items[i + 2]) as WaitpointState,
+      attemptIndex: num(items[i + 3]),
+      createdAtMs: num(items[i + 4]),
+      expiresAtMs: num(items[i + 5]),
+      signalCount: num(items[i + 6]),
+      closedAtMs: num(items[i + 7]),
+      closeReason: str(items[i + 8]),
+    });
+  }
+  return out;
 }
