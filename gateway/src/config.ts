@@ -83,6 +83,20 @@ export interface GatewayOptions {
   readonly tlsKeyFile: string;
   /** PEM CA bundle: when set, both listeners require a client certificate it signed (mTLS). */
   readonly tlsClientCaFile: string;
+  /** Suspension-timeout scanner interval. */
+  readonly suspensionScanIntervalMs: number;
+  /** Signals one execution may receive (all its waitpoints together). */
+  readonly maxSignalsPerExecution: number;
+  /** Largest signal payload, in bytes. */
+  readonly maxSignalPayloadBytes: number;
+  /** Waitpoints one execution may ever have. */
+  readonly maxWaitpointsPerExecution: number;
+  /** Longest (and default) pending-waitpoint lifetime, in ms. */
+  readonly maxPendingWaitpointMs: number;
+  /** How long tokens of a rotated-out waitpoint key stay valid when a rotation does not say, in ms. */
+  readonly waitpointKeyGraceMs: number;
+  /** How often a gateway re-reads the shared waitpoint keyring, in ms (also re-read on an unknown key id). */
+  readonly keyringRefreshMs: number;
 }
 
 export const DEFAULTS: GatewayOptions = Object.freeze({
@@ -123,6 +137,13 @@ export const DEFAULTS: GatewayOptions = Object.freeze({
   tlsCertFile: "",
   tlsKeyFile: "",
   tlsClientCaFile: "",
+  suspensionScanIntervalMs: 250,
+  maxSignalsPerExecution: 1000,
+  maxSignalPayloadBytes: 64 * 1024,
+  maxWaitpointsPerExecution: 64,
+  maxPendingWaitpointMs: 7 * 24 * 3600 * 1000,
+  waitpointKeyGraceMs: 24 * 3600 * 1000,
+  keyringRefreshMs: 5_000,
 });
 
 /** Compiles options: defaults filled, values checked, object frozen. */
@@ -133,19 +154,21 @@ export function compileOptions(partial: Partial<GatewayOptions> = {}): GatewayOp
     "maxMessageBytes", "maxPayloadBytes", "claimBatchMax", "safetyScanIntervalMs", "leaseScanIntervalMs",
     "delayedScanIntervalMs", "timeoutScanIntervalMs", "scanBatch", "retentionScanIntervalMs",
     "maxFrameBytes", "maxStreamFrames", "maxStreamBytes", "maxSummaryBytes", "maxTails", "tailKeepaliveMs",
-    "tailRecheckMs", "tailBlockMs",
+    "tailRecheckMs", "tailBlockMs", "suspensionScanIntervalMs", "maxSignalsPerExecution", "maxSignalPayloadBytes",
+    "maxWaitpointsPerExecution", "maxPendingWaitpointMs", "keyringRefreshMs",
   ];
   for (const k of positive) {
     const v = o[k];
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new Error(`option ${k} must be a positive integer, got ${String(v)}`);
   }
-  for (const k of ["grpcPort", "httpPort", "drainGraceMs", "retentionMs"] as const) {
+  for (const k of ["grpcPort", "httpPort", "drainGraceMs", "retentionMs", "waitpointKeyGraceMs"] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 0) throw new Error(`option ${k} must be a non-negative integer, got ${o[k]}`);
   }
   if (o.retentionMs > Number.MAX_SAFE_INTEGER) throw new Error(`option retentionMs must be <= ${Number.MAX_SAFE_INTEGER}, got ${o.retentionMs}`);
   if (o.partitions > 4096) throw new Error(`option partitions must be <= 4096, got ${o.partitions}`);
   if (o.maxPayloadBytes >= o.maxMessageBytes) throw new Error("option maxPayloadBytes must be below maxMessageBytes");
   if (o.maxFrameBytes >= o.maxMessageBytes) throw new Error("option maxFrameBytes must be below maxMessageBytes");
+  if (o.maxSignalPayloadBytes >= o.maxMessageBytes) throw new Error("option maxSignalPayloadBytes must be below maxMessageBytes");
   if (o.heartbeatIntervalMs * 2 > o.leaseTtlMs) throw new Error("option heartbeatIntervalMs must be at most half of leaseTtlMs");
   const authTokens = compileTokens(o.authTokens, "authTokens");
   const metricsAuth = partial.metricsAuth ?? (authTokens.length > 0 ? "token" : "open");
@@ -208,6 +231,11 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Ga
     tlsCertFile: env["FLOWFABRIC_TLS_CERT"] || undefined,
     tlsKeyFile: env["FLOWFABRIC_TLS_KEY"] || undefined,
     tlsClientCaFile: env["FLOWFABRIC_TLS_CLIENT_CA"] || undefined,
+    maxSignalsPerExecution: int("FLOWFABRIC_MAX_SIGNALS_PER_EXECUTION"),
+    maxSignalPayloadBytes: int("FLOWFABRIC_MAX_SIGNAL_PAYLOAD_BYTES"),
+    maxWaitpointsPerExecution: int("FLOWFABRIC_MAX_WAITPOINTS_PER_EXECUTION"),
+    maxPendingWaitpointMs: int("FLOWFABRIC_MAX_PENDING_WAITPOINT_MS"),
+    waitpointKeyGraceMs: int("FLOWFABRIC_WAITPOINT_KEY_GRACE_MS"),
   };
   return stripUndefined(out) as Partial<GatewayOptions>;
 }
@@ -237,6 +265,21 @@ function tokensFromEnv(env: NodeJS.ProcessEnv): readonly TokenSpec[] | undefined
     specs.push(...compileTokens(parseTokenFile(text, `FLOWFABRIC_AUTH_FILE ${file}`), source));
   }
   return specs.length > 0 ? specs : undefined;
+}
+
+/**
+ * Secret (hex, 32..256 characters) of the first waitpoint token key, installed on a deployment's
+ * first boot (FLOWFABRIC_WAITPOINT_SECRET); undefined: a random one. Kept out of GatewayOptions so
+ * it is never logged with them. Throws naming the variable when malformed.
+ */
+export function waitpointSecretFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const raw = env["FLOWFABRIC_WAITPOINT_SECRET"];
+  if (raw === undefined || raw === "") return undefined;
+  const hex = raw.trim().toLowerCase();
+  if (!/^[0-9a-f]{32,256}$/.test(hex) || hex.length % 2 === 1) {
+    throw new Error("environment variable FLOWFABRIC_WAITPOINT_SECRET must be 32..256 hex characters (an even number)");
+  }
+  return hex;
 }
 
 /** Path of the embedded server binary override, if any (read here so no other module touches env). */

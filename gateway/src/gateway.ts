@@ -10,6 +10,10 @@ import { GatewayError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AdminHandlers } from "./rpc/admin-service.js";
 import { ExecutionHandlers } from "./rpc/execution-service.js";
+import { SignalHandlers } from "./rpc/signal-service.js";
+import { SuspensionOperations } from "./rpc/suspension-operations.js";
+import type { SignalLimits } from "./rpc/validate-signals.js";
+import { WaitpointKeyring } from "./signals/waitpoint-keyring.js";
 import { StreamHandlers } from "./rpc/stream-service.js";
 import { TaskOperations } from "./rpc/task-operations.js";
 import { Scanners } from "./scanners/scanners.js";
@@ -56,11 +60,16 @@ export interface StartOptions extends Partial<GatewayOptions> {
    * Default: `service.name` = flowfabric-gateway.
    */
   readonly resource?: Resource;
+  /**
+   * Secret (hex) of the first waitpoint token key, used only on a deployment's first boot
+   * (main.ts reads FLOWFABRIC_WAITPOINT_SECRET); random when absent. Never part of `options`.
+   */
+  readonly waitpointSecretHex?: string | undefined;
 }
 
 /** Connects to Valkey, loads the library, and serves. */
 export async function startGateway(start: StartOptions): Promise<Gateway> {
-  const { logger, metricReaders, resource, ...rest } = start;
+  const { logger, metricReaders, resource, waitpointSecretHex, ...rest } = start;
   const options = compileOptions(rest);
   const log = (logger ?? createLogger("warn")).child({ gateway: options.gatewayId });
   const tls = loadTls(options);
@@ -84,6 +93,19 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
       maxSummaryBytes: options.maxSummaryBytes,
     },
   };
+  const signalLimits: SignalLimits = {
+    maxSignalsPerExecution: options.maxSignalsPerExecution,
+    maxSignalPayloadBytes: options.maxSignalPayloadBytes,
+    maxWaitpointsPerExecution: options.maxWaitpointsPerExecution,
+    maxPendingWaitpointMs: options.maxPendingWaitpointMs,
+  };
+  let keyring: WaitpointKeyring;
+  try {
+    keyring = await WaitpointKeyring.open(engine, { initialSecretHex: waitpointSecretHex, refreshMs: options.keyringRefreshMs, log });
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
   const registry = new SessionRegistry();
   const scheduler = new Scheduler(engine, options, log);
   const metricsEndpoint = startMetricsEndpoint(resource, options.gatewayId, metricReaders);
@@ -106,7 +128,9 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
   const services: Services = {
     exec: new ExecutionHandlers(engine, limits),
     ops,
-    admin: new AdminHandlers(engine),
+    admin: new AdminHandlers(engine, keyring, options.waitpointKeyGraceMs),
+    signals: new SignalHandlers(engine, keyring, limits, signalLimits, telemetry),
+    suspension: new SuspensionOperations(engine, keyring, limits, signalLimits),
     streams: new StreamHandlers(engine, limits, tails),
     auth,
     telemetry,
@@ -137,6 +161,7 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
   } catch (err) {
     await grpc?.close(0);
     await metricsEndpoint.shutdown();
+    keyring.close();
     await engine.close();
     throw err;
   }
@@ -166,6 +191,7 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
         await scanners.stop();
         await Promise.all([grpcListener.close(Math.min(graceMs, 1000)), httpListener.close()]);
         await metricsEndpoint.shutdown();
+        keyring.close();
         await engine.close();
       })();
       return closing;

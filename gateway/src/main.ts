@@ -3,7 +3,7 @@
  * redis-server (127.0.0.1, AOF everysec in FLOWFABRIC_DATA_DIR) and stops it on exit.
  */
 import { join } from "node:path";
-import { compileOptions, optionsFromEnv, serverBinaryFromEnv, telemetryFromEnv, type GatewayOptions } from "./config.js";
+import { compileOptions, optionsFromEnv, serverBinaryFromEnv, telemetryFromEnv, waitpointSecretFromEnv, type GatewayOptions } from "./config.js";
 import { startServerProcess, type ServerProcess } from "./embedded/server-process.js";
 import { findServerBinary, INSTALL_HINT } from "./embedded/server-binary.js";
 import { startGateway } from "./gateway.js";
@@ -32,7 +32,10 @@ async function main(): Promise<void> {
   }
   let gateway;
   try {
-    gateway = await startGateway({ ...options, valkeyUrl, logger: log, metricReaders: telemetry.metricReaders, resource: telemetry.resource });
+    gateway = await startGateway({
+      ...options, valkeyUrl, logger: log, metricReaders: telemetry.metricReaders, resource: telemetry.resource,
+      waitpointSecretHex: waitpointSecretFromEnv(),
+    });
   } catch (err) {
     await embedded?.stop();
     throw err;

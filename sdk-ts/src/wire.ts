@@ -19,6 +19,7 @@ export * from "./gen/flowfabric/v1/execution_pb.js";
 export * from "./gen/flowfabric/v1/worker_pb.js";
 export * from "./gen/flowfabric/v1/stream_pb.js";
 export * from "./gen/flowfabric/v1/admin_pb.js";
+export * from "./gen/flowfabric/v1/signal_pb.js";
 export * from "./transport/grpc-service.js";
 export * from "./transport/status-details.js";
 export * from "./transport/session-batching.js";

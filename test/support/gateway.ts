@@ -11,6 +11,7 @@ export const FAST: Partial<GatewayOptions> = {
   leaseScanIntervalMs: 100,
   delayedScanIntervalMs: 20,
   timeoutScanIntervalMs: 50,
+  suspensionScanIntervalMs: 50,
   safetyScanIntervalMs: 500,
   drainGraceMs: 1000,
 };

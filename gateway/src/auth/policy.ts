@@ -1,6 +1,6 @@
 import type { MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
-import { AdminService, ExecutionService, type Fence, OPERATION_LIST, StreamService, WorkerService } from "@flowfabric/sdk/wire";
+import { AdminService, ExecutionService, type Fence, OPERATION_LIST, SignalService, StreamService, WorkerService } from "@flowfabric/sdk/wire";
 import type { Role } from "./tokens.js";
 
 /**
@@ -52,6 +52,13 @@ service(ExecutionService, {
   describeExecution: { roles: READ, executions: byId() },
   getResult: { roles: READ, executions: byId() },
   cancelExecution: { roles: OPERATE, executions: byId() },
+  resumeExecution: { roles: OPERATE, executions: byId() },
+});
+service(SignalService, {
+  // The waitpoint token is the capability (checked before any store lookup, docs/signals.md): no
+  // per-execution namespace lookup here, which would answer before the token and reveal whether
+  // the execution exists.
+  deliverSignal: { roles: READ },
 });
 service(StreamService, {
   readStream: { roles: READ, executions: byId() },
@@ -66,6 +73,7 @@ service(WorkerService, {
 } as ServicePolicies<WorkerMethods>);
 service(AdminService, {
   getPartitionConfig: { roles: ANYONE },
+  rotateWaitpointSecret: { roles: OPERATE },
 });
 
 /** Access policies by RPC path (`/flowfabric.v1.ExecutionService/CreateExecution`). */

@@ -3,6 +3,7 @@ import {
   type ExecutionInfo, ExecutionInfoSchema, FenceSchema, PublicState, type Task, TaskSchema,
 } from "@flowfabric/sdk/wire";
 import type { ExecutionRecord, Grant, PublicStateName } from "../engine/types.js";
+import { suspensionInfo, waitpointInfo } from "./convert-signals.js";
 import { streamModeMessage } from "./frames.js";
 
 /** Engine types -> generated messages. */
@@ -63,6 +64,10 @@ export function executionInfo(r: ExecutionRecord): ExecutionInfo {
     requiredCapabilities: [...r.requiredCapabilities],
     hasResult: r.hasResult,
     streamMode: streamModeMessage(r.streamMode),
+    ...(r.suspension !== undefined ? { suspension: suspensionInfo(r.suspension) } : {}),
+    waitpoints: r.waitpoints.map(waitpointInfo),
+    resumeReason: r.resumeReason,
+    signalCount: r.signalCount,
   });
 }
 
@@ -82,6 +87,7 @@ export function task(g: Grant): Task {
     tags: { ...g.tags },
     priority: g.priority,
     resumed: g.resumed,
+    resumeReason: g.resumeReason,
     retryCount: g.retryCount,
     leaseExpiresAtMs: u64(g.leaseExpiresAtMs),
     createdAtMs: u64(g.createdAtMs),

@@ -1,10 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import {
   CancelExecutionResponseSchema, CreateExecutionResponseSchema, CreateExecutionsResponseSchema, DescribeExecutionResponseSchema,
-  GetResultResponseSchema,
+  GetResultResponseSchema, ResumeExecutionResponseSchema,
   type CancelExecutionRequest, type CancelExecutionResponse, type CreateExecutionRequest, type CreateExecutionResponse,
   type CreateExecutionsRequest, type CreateExecutionsResponse, type DescribeExecutionRequest, type DescribeExecutionResponse,
-  type GetResultRequest, type GetResultResponse,
+  type GetResultRequest, type GetResultResponse, type ResumeExecutionRequest, type ResumeExecutionResponse,
 } from "@flowfabric/sdk/wire";
 import type { EngineBackend } from "../engine/backend.js";
 import { GatewayError } from "../errors.js";
@@ -56,5 +56,11 @@ export class ExecutionHandlers {
     const reason = v.maxBytes(req.reason, "reason", 4096);
     const out = await this.engine.cancelByOperator(id, reason, ctx.principal);
     return create(CancelExecutionResponseSchema, { state: publicState(out.state), cancelled: out.cancelled });
+  }
+
+  async resumeExecution(req: ResumeExecutionRequest): Promise<ResumeExecutionResponse> {
+    const id = v.executionIdOf(req.executionId, "execution_id", this.limits);
+    await this.engine.resume(id);
+    return create(ResumeExecutionResponseSchema, { state: publicState("waiting") });
   }
 }

@@ -6,6 +6,7 @@ export interface ScannerOptions {
   readonly leaseScanIntervalMs: number;
   readonly delayedScanIntervalMs: number;
   readonly timeoutScanIntervalMs: number;
+  readonly suspensionScanIntervalMs: number;
   readonly scanBatch: number;
   /** 0: ended executions are kept forever (no retention scanner). */
   readonly retentionMs: number;
@@ -16,7 +17,7 @@ type Step = (partition: number, batch: number) => Promise<ScanResult>;
 
 /**
  * Background loops over every partition: lease expiry -> requeue, delayed promotion, deadlines
- * and attempt timeouts, retention of ended executions. Every gateway runs them; the FCALLs are
+ * and attempt timeouts, suspension timeouts, retention of ended executions. Every gateway runs them; the FCALLs are
  * idempotent, so overlap is safe.
  * Each loop waits its interval after a full pass, and repeats a partition while its batch was full.
  */
@@ -34,6 +35,7 @@ export class Scanners {
       this.loop("lease-expiry", this.options.leaseScanIntervalMs, (p, b) => e.expireLeases(p, b)),
       this.loop("delayed-promotion", this.options.delayedScanIntervalMs, (p, b) => e.promoteDelayed(p, b)),
       this.loop("timeouts", this.options.timeoutScanIntervalMs, (p, b) => e.expireTimeouts(p, b)),
+      this.loop("suspension-timeouts", this.options.suspensionScanIntervalMs, (p, b) => e.expireSuspensions(p, b)),
     );
     const { retentionMs } = this.options;
     if (retentionMs > 0) {

@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import {
   AdminService, DETAIL_TRAILER, detailTrailerBytes, encodeStatusDetails, errorTrailers, ExecutionService, grpcServiceDefinition,
-  OPERATION_LIST, type SessionRequest, type SessionResponse, STATUS_DETAILS_TRAILER, StreamService, type TailStreamRequest,
+  OPERATION_LIST, type SessionRequest, type SessionResponse, SignalService, STATUS_DETAILS_TRAILER, StreamService, type TailStreamRequest,
   type TailStreamResponse, WorkerService,
 } from "@flowfabric/sdk/wire";
 import { GatewayError } from "../errors.js";
@@ -51,7 +51,7 @@ export async function startGrpcListener(opts: GrpcListenerOptions, services: Ser
         (err: unknown) => callback(serviceError(err, log)),
       );
     };
-  const { exec, ops, admin, streams } = services;
+  const { exec, ops, admin, streams, signals } = services;
   const worker: grpc.UntypedServiceImplementation = {
     session: (call: grpc.ServerDuplexStream<SessionRequest, SessionResponse>) => services.openSession(sessionTransport(call)),
   };
@@ -72,9 +72,14 @@ export async function startGrpcListener(opts: GrpcListenerOptions, services: Ser
     describeExecution: unary(exec.describeExecution.bind(exec)),
     getResult: unary(exec.getResult.bind(exec)),
     cancelExecution: unary(exec.cancelExecution.bind(exec)),
+    resumeExecution: unary(exec.resumeExecution.bind(exec)),
   });
   server.addService(grpcServiceDefinition(AdminService), {
     getPartitionConfig: unary(admin.getPartitionConfig.bind(admin)),
+    rotateWaitpointSecret: unary(admin.rotateWaitpointSecret.bind(admin)),
+  });
+  server.addService(grpcServiceDefinition(SignalService), {
+    deliverSignal: unary(signals.deliverSignal.bind(signals)),
   });
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${opts.host}:${opts.port}`, serverCredentials(opts.tls), (err, p) => (err ? reject(err) : resolve(p)));

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
-  AdminService, ExecutionService, OPERATION_LIST, StreamService, type TailStreamRequest, WorkerService,
+  AdminService, ExecutionService, OPERATION_LIST, SignalService, StreamService, type TailStreamRequest, WorkerService,
 } from "@flowfabric/sdk/wire";
 import type { Logger } from "../logger.js";
 import { callContext, unaryCall, type CallContext } from "../rpc/call-context.js";
@@ -42,7 +42,7 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
         throw connectError(err, log);
       }
     };
-  const { exec, ops, admin, streams } = services;
+  const { exec, ops, admin, streams, signals } = services;
   const routes = (router: ConnectRouter): void => {
     router.service(ExecutionService, {
       createExecution: wrap(exec.createExecution.bind(exec)),
@@ -50,8 +50,13 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
       describeExecution: wrap(exec.describeExecution.bind(exec)),
       getResult: wrap(exec.getResult.bind(exec)),
       cancelExecution: wrap(exec.cancelExecution.bind(exec)),
+      resumeExecution: wrap(exec.resumeExecution.bind(exec)),
     });
-    router.service(AdminService, { getPartitionConfig: wrap(admin.getPartitionConfig.bind(admin)) });
+    router.service(AdminService, {
+      getPartitionConfig: wrap(admin.getPartitionConfig.bind(admin)),
+      rotateWaitpointSecret: wrap(admin.rotateWaitpointSecret.bind(admin)),
+    });
+    router.service(SignalService, { deliverSignal: wrap(signals.deliverSignal.bind(signals)) });
     // The unary mirrors of the worker operations (the Session stream needs HTTP/2: gRPC listener only).
     router.service(WorkerService, Object.fromEntries(OPERATION_LIST.map((op) => [
       op.method.localName,

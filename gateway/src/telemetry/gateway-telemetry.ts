@@ -1,8 +1,8 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Link, type Span, type Tracer } from "@opentelemetry/api";
 import {
   ATTR_ATTEMPT_INDEX, ATTR_ERROR_REASON, ATTR_EXECUTION_ID, ATTR_EXECUTION_KIND, ATTR_GATEWAY_ID, ATTR_LANE, ATTR_NAMESPACE,
-  ATTR_OUTCOME, ATTR_SESSION_ID, ATTR_WORKER_ID, ATTR_WORKER_INSTANCE_ID, contextFromTraceparent, GATEWAY_SCOPE,
-  headersOfSpanContext, operationOfPath, SCOPE_VERSION, SPAN_DISPATCH, SPAN_SESSION, type Task, tracingEnabled, withSpan,
+  ATTR_OUTCOME, ATTR_SESSION_ID, ATTR_SIGNAL_EFFECT, ATTR_SIGNAL_NAME, ATTR_WAITPOINT_ID, ATTR_WORKER_ID, ATTR_WORKER_INSTANCE_ID, contextFromTraceparent, GATEWAY_SCOPE,
+  headersOfSpanContext, operationOfPath, parseTraceparent, SCOPE_VERSION, SPAN_DISPATCH, SPAN_SESSION, SPAN_SIGNAL, type Task, tracingEnabled, withSpan,
   type WorkerOperation,
 } from "@flowfabric/sdk/wire";
 import type { Grant } from "../engine/types.js";
@@ -43,6 +43,9 @@ interface OperationRequest {
  *   child of the worker's task span (the request's `traceparent`) or, without one, of the task's
  *   dispatch span; linked to the session span. Never a root of its own.
  * - unary RPCs (SERVER): `<service>/<method>`, child of the request's `traceparent` field or metadata.
+ * - `flowfabric.signal` (INTERNAL): a signal stored for an execution, child of the execution's
+ *   stored trace context (so a suspended-then-resumed execution stays one trace), linked to the
+ *   sender's span.
  */
 export class GatewayTelemetry {
   readonly #tracer: Tracer = trace.getTracer(GATEWAY_SCOPE, SCOPE_VERSION);
@@ -104,6 +107,28 @@ export class GatewayTelemetry {
       }
       span.end();
     });
+  }
+
+  /**
+   * Records a delivered signal in the execution's trace (the store answered with its context),
+   * linked to the sender's context; `startMs` is when the delivery began.
+   */
+  signalDelivered(startMs: number, d: {
+    readonly executionId: string; readonly waitpointId: string; readonly name: string; readonly effect: string;
+    readonly executionTraceparent: string; readonly executionTracestate: string;
+    readonly senderTraceparent: string; readonly senderTracestate: string;
+  }): void {
+    if (!this.tracing) return;
+    const sender = parseTraceparent(d.senderTraceparent, d.senderTracestate);
+    this.#tracer.startSpan(SPAN_SIGNAL, {
+      kind: SpanKind.INTERNAL,
+      startTime: startMs,
+      links: sender === undefined ? [] : [{ context: sender }],
+      attributes: {
+        [ATTR_EXECUTION_ID]: d.executionId, [ATTR_WAITPOINT_ID]: d.waitpointId, [ATTR_SIGNAL_NAME]: d.name,
+        [ATTR_SIGNAL_EFFECT]: d.effect, [ATTR_GATEWAY_ID]: this.gatewayId,
+      },
+    }, contextFromTraceparent(d.executionTraceparent, d.executionTracestate)).end();
   }
 
   /**

@@ -50,8 +50,17 @@ export const ATTR_TRACE_MODE = "flowfabric.trace_mode";
  */
 export const TRACE_MODE_TAG = "flowfabric.trace_mode";
 
+/** Waitpoint id of a signal delivery. */
+export const ATTR_WAITPOINT_ID = "flowfabric.waitpoint.id";
+/** Signal name of a signal delivery. */
+export const ATTR_SIGNAL_NAME = "flowfabric.signal.name";
+/** What a signal delivery did: accepted, triggered_resume, duplicate. */
+export const ATTR_SIGNAL_EFFECT = "flowfabric.signal.effect";
+
 /** Span names. */
 export const SPAN_TASK = "flowfabric.task";
+/** A signal delivered to an execution: in the execution's trace, linked to the sender's. */
+export const SPAN_SIGNAL = "flowfabric.signal";
 export const SPAN_DISPATCH = "flowfabric.dispatch";
 export const SPAN_SESSION = "flowfabric.session";
 

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from flowfabric.v1 import common_pb2 as flowfabric_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66lowfabric/v1/admin.proto\x12\rflowfabric.v1\x1a\x1a\x66lowfabric/v1/common.proto\"\x1b\n\x19GetPartitionConfigRequest\"i\n\x1aGetPartitionConfigResponse\x12\x32\n\npartitions\x18\x01 \x01(\x0b\x32\x1e.flowfabric.v1.PartitionConfig\x12\x17\n\x0flibrary_version\x18\x02 \x01(\r2y\n\x0c\x41\x64minService\x12i\n\x12GetPartitionConfig\x12(.flowfabric.v1.GetPartitionConfigRequest\x1a).flowfabric.v1.GetPartitionConfigResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66lowfabric/v1/admin.proto\x12\rflowfabric.v1\x1a\x1a\x66lowfabric/v1/common.proto\"\x1b\n\x19GetPartitionConfigRequest\"i\n\x1aGetPartitionConfigResponse\x12\x32\n\npartitions\x18\x01 \x01(\x0b\x32\x1e.flowfabric.v1.PartitionConfig\x12\x17\n\x0flibrary_version\x18\x02 \x01(\r\"V\n\x1cRotateWaitpointSecretRequest\x12\x12\n\nnew_key_id\x18\x01 \x01(\t\x12\x15\n\x08grace_ms\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x0b\n\t_grace_ms\"l\n\x1dRotateWaitpointSecretResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0fprevious_key_id\x18\x02 \x01(\t\x12\"\n\x1aprevious_key_expires_at_ms\x18\x03 \x01(\x04\x32\xed\x01\n\x0c\x41\x64minService\x12i\n\x12GetPartitionConfig\x12(.flowfabric.v1.GetPartitionConfigRequest\x1a).flowfabric.v1.GetPartitionConfigResponse\x12r\n\x15RotateWaitpointSecret\x12+.flowfabric.v1.RotateWaitpointSecretRequest\x1a,.flowfabric.v1.RotateWaitpointSecretResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'flowfabric.v1.admin_pb2', globals())
@@ -25,6 +25,10 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _GETPARTITIONCONFIGREQUEST._serialized_end=99
   _GETPARTITIONCONFIGRESPONSE._serialized_start=101
   _GETPARTITIONCONFIGRESPONSE._serialized_end=206
-  _ADMINSERVICE._serialized_start=208
-  _ADMINSERVICE._serialized_end=329
+  _ROTATEWAITPOINTSECRETREQUEST._serialized_start=208
+  _ROTATEWAITPOINTSECRETREQUEST._serialized_end=294
+  _ROTATEWAITPOINTSECRETRESPONSE._serialized_start=296
+  _ROTATEWAITPOINTSECRETRESPONSE._serialized_end=404
+  _ADMINSERVICE._serialized_start=407
+  _ADMINSERVICE._serialized_end=644
 # @@protoc_insertion_point(module_scope)

@@ -12,10 +12,11 @@ _sym_db = _symbol_database.Default()
 
 
 from flowfabric.v1 import common_pb2 as flowfabric_dot_v1_dot_common__pb2
+from flowfabric.v1 import signal_pb2 as flowfabric_dot_v1_dot_signal__pb2
 from flowfabric.v1 import stream_pb2 as flowfabric_dot_v1_dot_stream__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66lowfabric/v1/execution.proto\x12\rflowfabric.v1\x1a\x1a\x66lowfabric/v1/common.proto\x1a\x1a\x66lowfabric/v1/stream.proto\"\xac\x04\n\x16\x43reateExecutionRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04lane\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05input\x18\x04 \x01(\x0c\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x16\n\x0e\x64\x65lay_until_ms\x18\x06 \x01(\x04\x12\x30\n\x0cretry_policy\x18\x07 \x01(\x0b\x32\x1a.flowfabric.v1.RetryPolicy\x12\x1d\n\x15required_capabilities\x18\x08 \x03(\t\x12=\n\x04tags\x18\t \x03(\x0b\x32/.flowfabric.v1.CreateExecutionRequest.TagsEntry\x12\x16\n\x0e\x64\x65\x61\x64line_at_ms\x18\n \x01(\x04\x12\x1a\n\x12\x61ttempt_timeout_ms\x18\x0b \x01(\x04\x12\x17\n\x0fidempotency_key\x18\x0c \x01(\t\x12\x14\n\x0cmax_reclaims\x18\r \x01(\r\x12\x13\n\x0btraceparent\x18\x0e \x01(\t\x12\x12\n\ntracestate\x18\x0f \x01(\t\x12.\n\x0bstream_mode\x18\x10 \x01(\x0e\x32\x19.flowfabric.v1.StreamMode\x12\x15\n\rstream_ttl_ms\x18\x11 \x01(\x04\x12\x1a\n\x12idempotency_ttl_ms\x18\x12 \x01(\x04\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"m\n\x17\x43reateExecutionResponse\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.flowfabric.v1.PublicState\"T\n\x17\x43reateExecutionsRequest\x12\x39\n\nexecutions\x18\x01 \x03(\x0b\x32%.flowfabric.v1.CreateExecutionRequest\"S\n\x18\x43reateExecutionsResponse\x12\x37\n\x07results\x18\x01 \x03(\x0b\x32&.flowfabric.v1.CreateExecutionResponse\"0\n\x18\x44\x65scribeExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"L\n\x19\x44\x65scribeExecutionResponse\x12/\n\texecution\x18\x01 \x01(\x0b\x32\x1c.flowfabric.v1.ExecutionInfo\"\xa0\x07\n\rExecutionInfo\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04lane\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12)\n\x05state\x18\x06 \x01(\x0e\x32\x1a.flowfabric.v1.PublicState\x12\x17\n\x0flifecycle_phase\x18\x07 \x01(\t\x12\x17\n\x0fownership_state\x18\x08 \x01(\t\x12\x19\n\x11\x65ligibility_state\x18\t \x01(\t\x12\x17\n\x0f\x62locking_reason\x18\n \x01(\t\x12\x18\n\x10terminal_outcome\x18\x0b \x01(\t\x12\x15\n\rattempt_state\x18\x0c \x01(\t\x12\x15\n\rattempt_index\x18\r \x01(\x05\x12\x15\n\rattempt_count\x18\x0e \x01(\r\x12\x13\n\x0bretry_count\x18\x0f \x01(\r\x12\x15\n\rreclaim_count\x18\x10 \x01(\r\x12\x13\n\x0blease_epoch\x18\x11 \x01(\x04\x12\x1b\n\x13lease_expires_at_ms\x18\x12 \x01(\x04\x12\x1a\n\x12worker_instance_id\x18\x13 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x14 \x01(\x04\x12\x15\n\rstarted_at_ms\x18\x15 \x01(\x04\x12\x17\n\x0f\x63ompleted_at_ms\x18\x16 \x01(\x04\x12\x16\n\x0e\x64\x65lay_until_ms\x18\x17 \x01(\x04\x12\x16\n\x0e\x64\x65\x61\x64line_at_ms\x18\x18 \x01(\x04\x12\x18\n\x10progress_percent\x18\x19 \x01(\x01\x12\x18\n\x10progress_message\x18\x1a \x01(\t\x12\x16\n\x0e\x66\x61ilure_reason\x18\x1b \x01(\t\x12\x18\n\x10\x66\x61ilure_category\x18\x1c \x01(\t\x12\x15\n\rcancel_reason\x18\x1d \x01(\t\x12\x14\n\x0c\x63\x61ncelled_by\x18\x1e \x01(\t\x12\x34\n\x04tags\x18\x1f \x03(\x0b\x32&.flowfabric.v1.ExecutionInfo.TagsEntry\x12\x1d\n\x15required_capabilities\x18  \x03(\t\x12\x12\n\nhas_result\x18! \x01(\x08\x12.\n\x0bstream_mode\x18\" \x01(\x0e\x32\x19.flowfabric.v1.StreamMode\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"(\n\x10GetResultRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"\x90\x01\n\x11GetResultResponse\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.flowfabric.v1.PublicState\x12\x13\n\x06result\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x12\x16\n\x0e\x66\x61ilure_reason\x18\x03 \x01(\t\x12\x18\n\x10\x66\x61ilure_category\x18\x04 \x01(\tB\t\n\x07_result\">\n\x16\x43\x61ncelExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"W\n\x17\x43\x61ncelExecutionResponse\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.flowfabric.v1.PublicState\x12\x11\n\tcancelled\x18\x02 \x01(\x08\x32\xf3\x03\n\x10\x45xecutionService\x12`\n\x0f\x43reateExecution\x12%.flowfabric.v1.CreateExecutionRequest\x1a&.flowfabric.v1.CreateExecutionResponse\x12\x63\n\x10\x43reateExecutions\x12&.flowfabric.v1.CreateExecutionsRequest\x1a\'.flowfabric.v1.CreateExecutionsResponse\x12\x66\n\x11\x44\x65scribeExecution\x12\'.flowfabric.v1.DescribeExecutionRequest\x1a(.flowfabric.v1.DescribeExecutionResponse\x12N\n\tGetResult\x12\x1f.flowfabric.v1.GetResultRequest\x1a .flowfabric.v1.GetResultResponse\x12`\n\x0f\x43\x61ncelExecution\x12%.flowfabric.v1.CancelExecutionRequest\x1a&.flowfabric.v1.CancelExecutionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66lowfabric/v1/execution.proto\x12\rflowfabric.v1\x1a\x1a\x66lowfabric/v1/common.proto\x1a\x1a\x66lowfabric/v1/signal.proto\x1a\x1a\x66lowfabric/v1/stream.proto\"\xac\x04\n\x16\x43reateExecutionRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04lane\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05input\x18\x04 \x01(\x0c\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12\x16\n\x0e\x64\x65lay_until_ms\x18\x06 \x01(\x04\x12\x30\n\x0cretry_policy\x18\x07 \x01(\x0b\x32\x1a.flowfabric.v1.RetryPolicy\x12\x1d\n\x15required_capabilities\x18\x08 \x03(\t\x12=\n\x04tags\x18\t \x03(\x0b\x32/.flowfabric.v1.CreateExecutionRequest.TagsEntry\x12\x16\n\x0e\x64\x65\x61\x64line_at_ms\x18\n \x01(\x04\x12\x1a\n\x12\x61ttempt_timeout_ms\x18\x0b \x01(\x04\x12\x17\n\x0fidempotency_key\x18\x0c \x01(\t\x12\x14\n\x0cmax_reclaims\x18\r \x01(\r\x12\x13\n\x0btraceparent\x18\x0e \x01(\t\x12\x12\n\ntracestate\x18\x0f \x01(\t\x12.\n\x0bstream_mode\x18\x10 \x01(\x0e\x32\x19.flowfabric.v1.StreamMode\x12\x15\n\rstream_ttl_ms\x18\x11 \x01(\x04\x12\x1a\n\x12idempotency_ttl_ms\x18\x12 \x01(\x04\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"m\n\x17\x43reateExecutionResponse\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.flowfabric.v1.PublicState\"T\n\x17\x43reateExecutionsRequest\x12\x39\n\nexecutions\x18\x01 \x03(\x0b\x32%.flowfabric.v1.CreateExecutionRequest\"S\n\x18\x43reateExecutionsResponse\x12\x37\n\x07results\x18\x01 \x03(\x0b\x32&.flowfabric.v1.CreateExecutionResponse\"0\n\x18\x44\x65scribeExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"L\n\x19\x44\x65scribeExecutionResponse\x12/\n\texecution\x18\x01 \x01(\x0b\x32\x1c.flowfabric.v1.ExecutionInfo\"\xb2\x08\n\rExecutionInfo\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04lane\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08priority\x18\x05 \x01(\x05\x12)\n\x05state\x18\x06 \x01(\x0e\x32\x1a.flowfabric.v1.PublicState\x12\x17\n\x0flifecycle_phase\x18\x07 \x01(\t\x12\x17\n\x0fownership_state\x18\x08 \x01(\t\x12\x19\n\x11\x65ligibility_state\x18\t \x01(\t\x12\x17\n\x0f\x62locking_reason\x18\n \x01(\t\x12\x18\n\x10terminal_outcome\x18\x0b \x01(\t\x12\x15\n\rattempt_state\x18\x0c \x01(\t\x12\x15\n\rattempt_index\x18\r \x01(\x05\x12\x15\n\rattempt_count\x18\x0e \x01(\r\x12\x13\n\x0bretry_count\x18\x0f \x01(\r\x12\x15\n\rreclaim_count\x18\x10 \x01(\r\x12\x13\n\x0blease_epoch\x18\x11 \x01(\x04\x12\x1b\n\x13lease_expires_at_ms\x18\x12 \x01(\x04\x12\x1a\n\x12worker_instance_id\x18\x13 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x14 \x01(\x04\x12\x15\n\rstarted_at_ms\x18\x15 \x01(\x04\x12\x17\n\x0f\x63ompleted_at_ms\x18\x16 \x01(\x04\x12\x16\n\x0e\x64\x65lay_until_ms\x18\x17 \x01(\x04\x12\x16\n\x0e\x64\x65\x61\x64line_at_ms\x18\x18 \x01(\x04\x12\x18\n\x10progress_percent\x18\x19 \x01(\x01\x12\x18\n\x10progress_message\x18\x1a \x01(\t\x12\x16\n\x0e\x66\x61ilure_reason\x18\x1b \x01(\t\x12\x18\n\x10\x66\x61ilure_category\x18\x1c \x01(\t\x12\x15\n\rcancel_reason\x18\x1d \x01(\t\x12\x14\n\x0c\x63\x61ncelled_by\x18\x1e \x01(\t\x12\x34\n\x04tags\x18\x1f \x03(\x0b\x32&.flowfabric.v1.ExecutionInfo.TagsEntry\x12\x1d\n\x15required_capabilities\x18  \x03(\t\x12\x12\n\nhas_result\x18! \x01(\x08\x12.\n\x0bstream_mode\x18\" \x01(\x0e\x32\x19.flowfabric.v1.StreamMode\x12\x31\n\nsuspension\x18# \x01(\x0b\x32\x1d.flowfabric.v1.SuspensionInfo\x12\x30\n\nwaitpoints\x18$ \x03(\x0b\x32\x1c.flowfabric.v1.WaitpointInfo\x12\x15\n\rresume_reason\x18% \x01(\t\x12\x14\n\x0csignal_count\x18& \x01(\r\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"(\n\x10GetResultRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"\x90\x01\n\x11GetResultResponse\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.flowfabric.v1.PublicState\x12\x13\n\x06result\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x12\x16\n\x0e\x66\x61ilure_reason\x18\x03 \x01(\t\x12\x18\n\x10\x66\x61ilure_category\x18\x04 \x01(\tB\t\n\x07_result\">\n\x16\x43\x61ncelExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"W\n\x17\x43\x61ncelExecutionResponse\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.flowfabric.v1.PublicState\x12\x11\n\tcancelled\x18\x02 \x01(\x08\".\n\x16ResumeExecutionRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"D\n\x17ResumeExecutionResponse\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.flowfabric.v1.PublicState2\xd5\x04\n\x10\x45xecutionService\x12`\n\x0f\x43reateExecution\x12%.flowfabric.v1.CreateExecutionRequest\x1a&.flowfabric.v1.CreateExecutionResponse\x12\x63\n\x10\x43reateExecutions\x12&.flowfabric.v1.CreateExecutionsRequest\x1a\'.flowfabric.v1.CreateExecutionsResponse\x12\x66\n\x11\x44\x65scribeExecution\x12\'.flowfabric.v1.DescribeExecutionRequest\x1a(.flowfabric.v1.DescribeExecutionResponse\x12N\n\tGetResult\x12\x1f.flowfabric.v1.GetResultRequest\x1a .flowfabric.v1.GetResultResponse\x12`\n\x0f\x43\x61ncelExecution\x12%.flowfabric.v1.CancelExecutionRequest\x1a&.flowfabric.v1.CancelExecutionResponse\x12`\n\x0fResumeExecution\x12%.flowfabric.v1.ResumeExecutionRequest\x1a&.flowfabric.v1.ResumeExecutionResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'flowfabric.v1.execution_pb2', globals())
@@ -26,32 +27,36 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _CREATEEXECUTIONREQUEST_TAGSENTRY._serialized_options = b'8\001'
   _EXECUTIONINFO_TAGSENTRY._options = None
   _EXECUTIONINFO_TAGSENTRY._serialized_options = b'8\001'
-  _CREATEEXECUTIONREQUEST._serialized_start=105
-  _CREATEEXECUTIONREQUEST._serialized_end=661
-  _CREATEEXECUTIONREQUEST_TAGSENTRY._serialized_start=618
-  _CREATEEXECUTIONREQUEST_TAGSENTRY._serialized_end=661
-  _CREATEEXECUTIONRESPONSE._serialized_start=663
-  _CREATEEXECUTIONRESPONSE._serialized_end=772
-  _CREATEEXECUTIONSREQUEST._serialized_start=774
-  _CREATEEXECUTIONSREQUEST._serialized_end=858
-  _CREATEEXECUTIONSRESPONSE._serialized_start=860
-  _CREATEEXECUTIONSRESPONSE._serialized_end=943
-  _DESCRIBEEXECUTIONREQUEST._serialized_start=945
-  _DESCRIBEEXECUTIONREQUEST._serialized_end=993
-  _DESCRIBEEXECUTIONRESPONSE._serialized_start=995
-  _DESCRIBEEXECUTIONRESPONSE._serialized_end=1071
-  _EXECUTIONINFO._serialized_start=1074
-  _EXECUTIONINFO._serialized_end=2002
-  _EXECUTIONINFO_TAGSENTRY._serialized_start=618
-  _EXECUTIONINFO_TAGSENTRY._serialized_end=661
-  _GETRESULTREQUEST._serialized_start=2004
-  _GETRESULTREQUEST._serialized_end=2044
-  _GETRESULTRESPONSE._serialized_start=2047
-  _GETRESULTRESPONSE._serialized_end=2191
-  _CANCELEXECUTIONREQUEST._serialized_start=2193
-  _CANCELEXECUTIONREQUEST._serialized_end=2255
-  _CANCELEXECUTIONRESPONSE._serialized_start=2257
-  _CANCELEXECUTIONRESPONSE._serialized_end=2344
-  _EXECUTIONSERVICE._serialized_start=2347
-  _EXECUTIONSERVICE._serialized_end=2846
+  _CREATEEXECUTIONREQUEST._serialized_start=133
+  _CREATEEXECUTIONREQUEST._serialized_end=689
+  _CREATEEXECUTIONREQUEST_TAGSENTRY._serialized_start=646
+  _CREATEEXECUTIONREQUEST_TAGSENTRY._serialized_end=689
+  _CREATEEXECUTIONRESPONSE._serialized_start=691
+  _CREATEEXECUTIONRESPONSE._serialized_end=800
+  _CREATEEXECUTIONSREQUEST._serialized_start=802
+  _CREATEEXECUTIONSREQUEST._serialized_end=886
+  _CREATEEXECUTIONSRESPONSE._serialized_start=888
+  _CREATEEXECUTIONSRESPONSE._serialized_end=971
+  _DESCRIBEEXECUTIONREQUEST._serialized_start=973
+  _DESCRIBEEXECUTIONREQUEST._serialized_end=1021
+  _DESCRIBEEXECUTIONRESPONSE._serialized_start=1023
+  _DESCRIBEEXECUTIONRESPONSE._serialized_end=1099
+  _EXECUTIONINFO._serialized_start=1102
+  _EXECUTIONINFO._serialized_end=2176
+  _EXECUTIONINFO_TAGSENTRY._serialized_start=646
+  _EXECUTIONINFO_TAGSENTRY._serialized_end=689
+  _GETRESULTREQUEST._serialized_start=2178
+  _GETRESULTREQUEST._serialized_end=2218
+  _GETRESULTRESPONSE._serialized_start=2221
+  _GETRESULTRESPONSE._serialized_end=2365
+  _CANCELEXECUTIONREQUEST._serialized_start=2367
+  _CANCELEXECUTIONREQUEST._serialized_end=2429
+  _CANCELEXECUTIONRESPONSE._serialized_start=2431
+  _CANCELEXECUTIONRESPONSE._serialized_end=2518
+  _RESUMEEXECUTIONREQUEST._serialized_start=2520
+  _RESUMEEXECUTIONREQUEST._serialized_end=2566
+  _RESUMEEXECUTIONRESPONSE._serialized_start=2568
+  _RESUMEEXECUTIONRESPONSE._serialized_end=2636
+  _EXECUTIONSERVICE._serialized_start=2639
+  _EXECUTIONSERVICE._serialized_end=3236
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,8 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { PublicState, RetryPolicy } from "./common_pb.js";
 import { file_flowfabric_v1_common } from "./common_pb.js";
+import type { SuspensionInfo, WaitpointInfo } from "./signal_pb.js";
+import { file_flowfabric_v1_signal } from "./signal_pb.js";
 import type { StreamMode } from "./stream_pb.js";
 import { file_flowfabric_v1_stream } from "./stream_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flowfabric/v1/execution.proto.
  */
 export const file_flowfabric_v1_execution: GenFile = /*@__PURE__*/
-  fileDesc("Ch1mbG93ZmFicmljL3YxL2V4ZWN1dGlvbi5wcm90bxINZmxvd2ZhYnJpYy52MSKsBAoWQ3JlYXRlRXhlY3V0aW9uUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbGFuZRgCIAEoCRIMCgRraW5kGAMgASgJEg0KBWlucHV0GAQgASgMEhAKCHByaW9yaXR5GAUgASgFEhYKDmRlbGF5X3VudGlsX21zGAYgASgEEjAKDHJldHJ5X3BvbGljeRgHIAEoCzIaLmZsb3dmYWJyaWMudjEuUmV0cnlQb2xpY3kSHQoVcmVxdWlyZWRfY2FwYWJpbGl0aWVzGAggAygJEj0KBHRhZ3MYCSADKAsyLy5mbG93ZmFicmljLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QuVGFnc0VudHJ5EhYKDmRlYWRsaW5lX2F0X21zGAogASgEEhoKEmF0dGVtcHRfdGltZW91dF9tcxgLIAEoBBIXCg9pZGVtcG90ZW5jeV9rZXkYDCABKAkSFAoMbWF4X3JlY2xhaW1zGA0gASgNEhMKC3RyYWNlcGFyZW50GA4gASgJEhIKCnRyYWNlc3RhdGUYDyABKAkSLgoLc3RyZWFtX21vZGUYECABKA4yGS5mbG93ZmFicmljLnYxLlN0cmVhbU1vZGUSFQoNc3RyZWFtX3R0bF9tcxgRIAEoBBIaChJpZGVtcG90ZW5jeV90dGxfbXMYEiABKAQaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibQoXQ3JlYXRlRXhlY3V0aW9uUmVzcG9uc2USFAoMZXhlY3V0aW9uX2lkGAEgASgJEhEKCWR1cGxpY2F0ZRgCIAEoCBIpCgVzdGF0ZRgDIAEoDjIaLmZsb3dmYWJyaWMudjEuUHVibGljU3RhdGUiVAoXQ3JlYXRlRXhlY3V0aW9uc1JlcXVlc3QSOQoKZXhlY3V0aW9ucxgBIAMoCzIlLmZsb3dmYWJyaWMudjEuQ3JlYXRlRXhlY3V0aW9uUmVxdWVzdCJTChhDcmVhdGVFeGVjdXRpb25zUmVzcG9uc2USNwoHcmVzdWx0cxgBIAMoCzImLmZsb3dmYWJyaWMudjEuQ3JlYXRlRXhlY3V0aW9uUmVzcG9uc2UiMAoYRGVzY3JpYmVFeGVjdXRpb25SZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSJMChlEZXNjcmliZUV4ZWN1dGlvblJlc3BvbnNlEi8KCWV4ZWN1dGlvbhgBIAEoCzIcLmZsb3dmYWJyaWMudjEuRXhlY3V0aW9uSW5mbyKgBwoNRXhlY3V0aW9uSW5mbxIUCgxleGVjdXRpb25faWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBGxhbmUYAyABKAkSDAoEa2luZBgEIAEoCRIQCghwcmlvcml0eRgFIAEoBRIpCgVzdGF0ZRgGIAEoDjIaLmZsb3dmYWJyaWMudjEuUHVibGljU3RhdGUSFwoPbGlmZWN5Y2xlX3BoYXNlGAcgASgJEhcKD293bmVyc2hpcF9zdGF0ZRgIIAEoCRIZChFlbGlnaWJpbGl0eV9zdGF0ZRgJIAEoCRIXCg9ibG9ja2luZ19yZWFzb24YCiABKAkSGAoQdGVybWluYWxfb3V0Y29tZRgLIAEoCRIVCg1hdHRlbXB0X3N0YXRlGAwgASgJEhUKDWF0dGVtcHRfaW5kZXgYDSABKAUSFQoNYXR0ZW1wdF9jb3VudBgOIAEoDRITCgtyZXRyeV9jb3VudBgPIAEoDRIVCg1yZWNsYWltX2NvdW50GBAgASgNEhMKC2xlYXNlX2Vwb2NoGBEgASgEEhsKE2xlYXNlX2V4cGlyZXNfYXRfbXMYEiABKAQSGgoSd29ya2VyX2luc3RhbmNlX2lkGBMgASgJEhUKDWNyZWF0ZWRfYXRfbXMYFCABKAQSFQoNc3RhcnRlZF9hdF9tcxgVIAEoBBIXCg9jb21wbGV0ZWRfYXRfbXMYFiABKAQSFgoOZGVsYXlfdW50aWxfbXMYFyABKAQSFgoOZGVhZGxpbmVfYXRfbXMYGCABKAQSGAoQcHJvZ3Jlc3NfcGVyY2VudBgZIAEoARIYChBwcm9ncmVzc19tZXNzYWdlGBogASgJEhYKDmZhaWx1cmVfcmVhc29uGBsgASgJEhgKEGZhaWx1cmVfY2F0ZWdvcnkYHCABKAkSFQoNY2FuY2VsX3JlYXNvbhgdIAEoCRIUCgxjYW5jZWxsZWRfYnkYHiABKAkSNAoEdGFncxgfIAMoCzImLmZsb3dmYWJyaWMudjEuRXhlY3V0aW9uSW5mby5UYWdzRW50cnkSHQoVcmVxdWlyZWRfY2FwYWJpbGl0aWVzGCAgAygJEhIKCmhhc19yZXN1bHQYISABKAgSLgoLc3RyZWFtX21vZGUYIiABKA4yGS5mbG93ZmFicmljLnYxLlN0cmVhbU1vZGUaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiKAoQR2V0UmVzdWx0UmVxdWVzdBIUCgxleGVjdXRpb25faWQYASABKAkikAEKEUdldFJlc3VsdFJlc3BvbnNlEikKBXN0YXRlGAEgASgOMhouZmxvd2ZhYnJpYy52MS5QdWJsaWNTdGF0ZRITCgZyZXN1bHQYAiABKAxIAIgBARIWCg5mYWlsdXJlX3JlYXNvbhgDIAEoCRIYChBmYWlsdXJlX2NhdGVnb3J5GAQgASgJQgkKB19yZXN1bHQiPgoWQ2FuY2VsRXhlY3V0aW9uUmVxdWVzdBIUCgxleGVjdXRpb25faWQYASABKAkSDgoGcmVhc29uGAIgASgJIlcKF0NhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEikKBXN0YXRlGAEgASgOMhouZmxvd2ZhYnJpYy52MS5QdWJsaWNTdGF0ZRIRCgljYW5jZWxsZWQYAiABKAgy8wMKEEV4ZWN1dGlvblNlcnZpY2USYAoPQ3JlYXRlRXhlY3V0aW9uEiUuZmxvd2ZhYnJpYy52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0GiYuZmxvd2ZhYnJpYy52MS5DcmVhdGVFeGVjdXRpb25SZXNwb25zZRJjChBDcmVhdGVFeGVjdXRpb25zEiYuZmxvd2ZhYnJpYy52MS5DcmVhdGVFeGVjdXRpb25zUmVxdWVzdBonLmZsb3dmYWJyaWMudjEuQ3JlYXRlRXhlY3V0aW9uc1Jlc3BvbnNlEmYKEURlc2NyaWJlRXhlY3V0aW9uEicuZmxvd2ZhYnJpYy52MS5EZXNjcmliZUV4ZWN1dGlvblJlcXVlc3QaKC5mbG93ZmFicmljLnYxLkRlc2NyaWJlRXhlY3V0aW9uUmVzcG9uc2USTgoJR2V0UmVzdWx0Eh8uZmxvd2ZhYnJpYy52MS5HZXRSZXN1bHRSZXF1ZXN0GiAuZmxvd2ZhYnJpYy52MS5HZXRSZXN1bHRSZXNwb25zZRJgCg9DYW5jZWxFeGVjdXRpb24SJS5mbG93ZmFicmljLnYxLkNhbmNlbEV4ZWN1dGlvblJlcXVlc3QaJi5mbG93ZmFicmljLnYxLkNhbmNlbEV4ZWN1dGlvblJlc3BvbnNlYgZwcm90bzM", [file_flowfabric_v1_common, file_flowfabric_v1_stream]);
+  fileDesc("Ch1mbG93ZmFicmljL3YxL2V4ZWN1dGlvbi5wcm90bxINZmxvd2ZhYnJpYy52MSKsBAoWQ3JlYXRlRXhlY3V0aW9uUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbGFuZRgCIAEoCRIMCgRraW5kGAMgASgJEg0KBWlucHV0GAQgASgMEhAKCHByaW9yaXR5GAUgASgFEhYKDmRlbGF5X3VudGlsX21zGAYgASgEEjAKDHJldHJ5X3BvbGljeRgHIAEoCzIaLmZsb3dmYWJyaWMudjEuUmV0cnlQb2xpY3kSHQoVcmVxdWlyZWRfY2FwYWJpbGl0aWVzGAggAygJEj0KBHRhZ3MYCSADKAsyLy5mbG93ZmFicmljLnYxLkNyZWF0ZUV4ZWN1dGlvblJlcXVlc3QuVGFnc0VudHJ5EhYKDmRlYWRsaW5lX2F0X21zGAogASgEEhoKEmF0dGVtcHRfdGltZW91dF9tcxgLIAEoBBIXCg9pZGVtcG90ZW5jeV9rZXkYDCABKAkSFAoMbWF4X3JlY2xhaW1zGA0gASgNEhMKC3RyYWNlcGFyZW50GA4gASgJEhIKCnRyYWNlc3RhdGUYDyABKAkSLgoLc3RyZWFtX21vZGUYECABKA4yGS5mbG93ZmFicmljLnYxLlN0cmVhbU1vZGUSFQoNc3RyZWFtX3R0bF9tcxgRIAEoBBIaChJpZGVtcG90ZW5jeV90dGxfbXMYEiABKAQaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibQoXQ3JlYXRlRXhlY3V0aW9uUmVzcG9uc2USFAoMZXhlY3V0aW9uX2lkGAEgASgJEhEKCWR1cGxpY2F0ZRgCIAEoCBIpCgVzdGF0ZRgDIAEoDjIaLmZsb3dmYWJyaWMudjEuUHVibGljU3RhdGUiVAoXQ3JlYXRlRXhlY3V0aW9uc1JlcXVlc3QSOQoKZXhlY3V0aW9ucxgBIAMoCzIlLmZsb3dmYWJyaWMudjEuQ3JlYXRlRXhlY3V0aW9uUmVxdWVzdCJTChhDcmVhdGVFeGVjdXRpb25zUmVzcG9uc2USNwoHcmVzdWx0cxgBIAMoCzImLmZsb3dmYWJyaWMudjEuQ3JlYXRlRXhlY3V0aW9uUmVzcG9uc2UiMAoYRGVzY3JpYmVFeGVjdXRpb25SZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSJMChlEZXNjcmliZUV4ZWN1dGlvblJlc3BvbnNlEi8KCWV4ZWN1dGlvbhgBIAEoCzIcLmZsb3dmYWJyaWMudjEuRXhlY3V0aW9uSW5mbyKyCAoNRXhlY3V0aW9uSW5mbxIUCgxleGVjdXRpb25faWQYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEgwKBGxhbmUYAyABKAkSDAoEa2luZBgEIAEoCRIQCghwcmlvcml0eRgFIAEoBRIpCgVzdGF0ZRgGIAEoDjIaLmZsb3dmYWJyaWMudjEuUHVibGljU3RhdGUSFwoPbGlmZWN5Y2xlX3BoYXNlGAcgASgJEhcKD293bmVyc2hpcF9zdGF0ZRgIIAEoCRIZChFlbGlnaWJpbGl0eV9zdGF0ZRgJIAEoCRIXCg9ibG9ja2luZ19yZWFzb24YCiABKAkSGAoQdGVybWluYWxfb3V0Y29tZRgLIAEoCRIVCg1hdHRlbXB0X3N0YXRlGAwgASgJEhUKDWF0dGVtcHRfaW5kZXgYDSABKAUSFQoNYXR0ZW1wdF9jb3VudBgOIAEoDRITCgtyZXRyeV9jb3VudBgPIAEoDRIVCg1yZWNsYWltX2NvdW50GBAgASgNEhMKC2xlYXNlX2Vwb2NoGBEgASgEEhsKE2xlYXNlX2V4cGlyZXNfYXRfbXMYEiABKAQSGgoSd29ya2VyX2luc3RhbmNlX2lkGBMgASgJEhUKDWNyZWF0ZWRfYXRfbXMYFCABKAQSFQoNc3RhcnRlZF9hdF9tcxgVIAEoBBIXCg9jb21wbGV0ZWRfYXRfbXMYFiABKAQSFgoOZGVsYXlfdW50aWxfbXMYFyABKAQSFgoOZGVhZGxpbmVfYXRfbXMYGCABKAQSGAoQcHJvZ3Jlc3NfcGVyY2VudBgZIAEoARIYChBwcm9ncmVzc19tZXNzYWdlGBogASgJEhYKDmZhaWx1cmVfcmVhc29uGBsgASgJEhgKEGZhaWx1cmVfY2F0ZWdvcnkYHCABKAkSFQoNY2FuY2VsX3JlYXNvbhgdIAEoCRIUCgxjYW5jZWxsZWRfYnkYHiABKAkSNAoEdGFncxgfIAMoCzImLmZsb3dmYWJyaWMudjEuRXhlY3V0aW9uSW5mby5UYWdzRW50cnkSHQoVcmVxdWlyZWRfY2FwYWJpbGl0aWVzGCAgAygJEhIKCmhhc19yZXN1bHQYISABKAgSLgoLc3RyZWFtX21vZGUYIiABKA4yGS5mbG93ZmFicmljLnYxLlN0cmVhbU1vZGUSMQoKc3VzcGVuc2lvbhgjIAEoCzIdLmZsb3dmYWJyaWMudjEuU3VzcGVuc2lvbkluZm8SMAoKd2FpdHBvaW50cxgkIAMoCzIcLmZsb3dmYWJyaWMudjEuV2FpdHBvaW50SW5mbxIVCg1yZXN1bWVfcmVhc29uGCUgASgJEhQKDHNpZ25hbF9jb3VudBgmIAEoDRorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIoChBHZXRSZXN1bHRSZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSKQAQoRR2V0UmVzdWx0UmVzcG9uc2USKQoFc3RhdGUYASABKA4yGi5mbG93ZmFicmljLnYxLlB1YmxpY1N0YXRlEhMKBnJlc3VsdBgCIAEoDEgAiAEBEhYKDmZhaWx1cmVfcmVhc29uGAMgASgJEhgKEGZhaWx1cmVfY2F0ZWdvcnkYBCABKAlCCQoHX3Jlc3VsdCI+ChZDYW5jZWxFeGVjdXRpb25SZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiVwoXQ2FuY2VsRXhlY3V0aW9uUmVzcG9uc2USKQoFc3RhdGUYASABKA4yGi5mbG93ZmFicmljLnYxLlB1YmxpY1N0YXRlEhEKCWNhbmNlbGxlZBgCIAEoCCIuChZSZXN1bWVFeGVjdXRpb25SZXF1ZXN0EhQKDGV4ZWN1dGlvbl9pZBgBIAEoCSJEChdSZXN1bWVFeGVjdXRpb25SZXNwb25zZRIpCgVzdGF0ZRgBIAEoDjIaLmZsb3dmYWJyaWMudjEuUHVibGljU3RhdGUy1QQKEEV4ZWN1dGlvblNlcnZpY2USYAoPQ3JlYXRlRXhlY3V0aW9uEiUuZmxvd2ZhYnJpYy52MS5DcmVhdGVFeGVjdXRpb25SZXF1ZXN0GiYuZmxvd2ZhYnJpYy52MS5DcmVhdGVFeGVjdXRpb25SZXNwb25zZRJjChBDcmVhdGVFeGVjdXRpb25zEiYuZmxvd2ZhYnJpYy52MS5DcmVhdGVFeGVjdXRpb25zUmVxdWVzdBonLmZsb3dmYWJyaWMudjEuQ3JlYXRlRXhlY3V0aW9uc1Jlc3BvbnNlEmYKEURlc2NyaWJlRXhlY3V0aW9uEicuZmxvd2ZhYnJpYy52MS5EZXNjcmliZUV4ZWN1dGlvblJlcXVlc3QaKC5mbG93ZmFicmljLnYxLkRlc2NyaWJlRXhlY3V0aW9uUmVzcG9uc2USTgoJR2V0UmVzdWx0Eh8uZmxvd2ZhYnJpYy52MS5HZXRSZXN1bHRSZXF1ZXN0GiAuZmxvd2ZhYnJpYy52MS5HZXRSZXN1bHRSZXNwb25zZRJgCg9DYW5jZWxFeGVjdXRpb24SJS5mbG93ZmFicmljLnYxLkNhbmNlbEV4ZWN1dGlvblJlcXVlc3QaJi5mbG93ZmFicmljLnYxLkNhbmNlbEV4ZWN1dGlvblJlc3BvbnNlEmAKD1Jlc3VtZUV4ZWN1dGlvbhIlLmZsb3dmYWJyaWMudjEuUmVzdW1lRXhlY3V0aW9uUmVxdWVzdBomLmZsb3dmYWJyaWMudjEuUmVzdW1lRXhlY3V0aW9uUmVzcG9uc2ViBnByb3RvMw", [file_flowfabric_v1_common, file_flowfabric_v1_signal, file_flowfabric_v1_stream]);
 
 /**
  * Describes an execution to create.
@@ -523,6 +525,34 @@ export type ExecutionInfo = Message<"flowfabric.v1.ExecutionInfo"> & {
    * @generated from field: flowfabric.v1.StreamMode stream_mode = 34;
    */
   streamMode: StreamMode;
+
+  /**
+   * The current suspension, while SUSPENDED.
+   *
+   * @generated from field: flowfabric.v1.SuspensionInfo suspension = 35;
+   */
+  suspension?: SuspensionInfo | undefined;
+
+  /**
+   * Every waitpoint of the execution, oldest first (never a token).
+   *
+   * @generated from field: repeated flowfabric.v1.WaitpointInfo waitpoints = 36;
+   */
+  waitpoints: WaitpointInfo[];
+
+  /**
+   * Why the current attempt last resumed: "signal", "timeout", "operator", "delay"; empty when it never did.
+   *
+   * @generated from field: string resume_reason = 37;
+   */
+  resumeReason: string;
+
+  /**
+   * Signals received, all waitpoints together.
+   *
+   * @generated from field: uint32 signal_count = 38;
+   */
+  signalCount: number;
 };
 
 /**
@@ -652,6 +682,48 @@ export const CancelExecutionResponseSchema: GenMessage<CancelExecutionResponse> 
   messageDesc(file_flowfabric_v1_execution, 10);
 
 /**
+ * Resumes a suspended execution as an operator.
+ *
+ * @generated from message flowfabric.v1.ResumeExecutionRequest
+ */
+export type ResumeExecutionRequest = Message<"flowfabric.v1.ResumeExecutionRequest"> & {
+  /**
+   * Execution id.
+   *
+   * @generated from field: string execution_id = 1;
+   */
+  executionId: string;
+};
+
+/**
+ * Describes the message flowfabric.v1.ResumeExecutionRequest.
+ * Use `create(ResumeExecutionRequestSchema)` to create a new message.
+ */
+export const ResumeExecutionRequestSchema: GenMessage<ResumeExecutionRequest> = /*@__PURE__*/
+  messageDesc(file_flowfabric_v1_execution, 11);
+
+/**
+ * The execution after the resume.
+ *
+ * @generated from message flowfabric.v1.ResumeExecutionResponse
+ */
+export type ResumeExecutionResponse = Message<"flowfabric.v1.ResumeExecutionResponse"> & {
+  /**
+   * WAITING: it is pushed to a worker of its lane, which resumes the same attempt.
+   *
+   * @generated from field: flowfabric.v1.PublicState state = 1;
+   */
+  state: PublicState;
+};
+
+/**
+ * Describes the message flowfabric.v1.ResumeExecutionResponse.
+ * Use `create(ResumeExecutionResponseSchema)` to create a new message.
+ */
+export const ResumeExecutionResponseSchema: GenMessage<ResumeExecutionResponse> = /*@__PURE__*/
+  messageDesc(file_flowfabric_v1_execution, 12);
+
+/**
  * Producer- and operator-facing operations on executions.
  *
  * @generated from service flowfabric.v1.ExecutionService
@@ -708,6 +780,17 @@ export const ExecutionService: GenService<{
     methodKind: "unary";
     input: typeof CancelExecutionRequestSchema;
     output: typeof CancelExecutionResponseSchema;
+  },
+  /**
+   * Resumes a SUSPENDED execution as an operator, without a signal (resume reason "operator");
+   * FAILED_PRECONDITION / EXECUTION_NOT_SUSPENDED in any other state.
+   *
+   * @generated from rpc flowfabric.v1.ExecutionService.ResumeExecution
+   */
+  resumeExecution: {
+    methodKind: "unary";
+    input: typeof ResumeExecutionRequestSchema;
+    output: typeof ResumeExecutionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_flowfabric_v1_execution, 0);
