@@ -7,10 +7,14 @@ import {
   fromCancelResponse, fromCreateResponse, fromExecutionInfo, fromResultResponse, toCreateRequest,
   type CancelExecutionResult, type CreatedExecution, type ExecutionDescription, type ExecutionResult, type ExecutionSpec,
 } from "./execution-types.js";
+import { AdminService, RotateWaitpointSecretRequestSchema } from "./gen/flowfabric/v1/admin_pb.js";
 import {
   CancelExecutionRequestSchema, CreateExecutionsRequestSchema, DescribeExecutionRequestSchema, ExecutionService, GetResultRequestSchema,
+  ResumeExecutionRequestSchema,
   type CreateExecutionRequest, type CreateExecutionResponse,
 } from "./gen/flowfabric/v1/execution_pb.js";
+import { DeliverSignalRequestSchema, SignalService } from "./gen/flowfabric/v1/signal_pb.js";
+import { signalEffectName, type SignalDelivery, type SignalDeliveryResult } from "./signal-types.js";
 import { callMetadata, createGrpcClient, unaryCall, waitForReady, type TypedMethod } from "./grpc-call.js";
 import { compileClientOptions, type ClientOptions, type CompiledClientOptions } from "./options.js";
 import { FrameTail, readStream, type ReadStreamOptions, type ReadStreamResult, type StreamAccess, type TailStreamOptions } from "./streams.js";
@@ -137,6 +141,38 @@ export class FlowFabricClient {
   /** Cancels a non-terminal execution as an operator; a worker running it is told. */
   async cancelExecution(executionId: string, reason: string): Promise<CancelExecutionResult> {
     return fromCancelResponse(await this.#call(ExecutionService.method.cancelExecution, create(CancelExecutionRequestSchema, { executionId, reason })));
+  }
+
+  /**
+   * Delivers a signal to a waitpoint of a suspended (or about to suspend) execution, with the
+   * waitpoint's token. A bad, expired or rotated-out token rejects with PERMISSION_DENIED (reason
+   * INVALID_TOKEN) whether or not the waitpoint exists; a closed waitpoint with
+   * FAILED_PRECONDITION (WAITPOINT_CLOSED). The active span's context is linked from the
+   * execution's trace.
+   */
+  async deliverSignal(signal: SignalDelivery): Promise<SignalDeliveryResult> {
+    const payload = signal.payload === undefined ? new Uint8Array(0) : typeof signal.payload === "string" ? Buffer.from(signal.payload, "utf8") : signal.payload;
+    const response = await this.#call(SignalService.method.deliverSignal, create(DeliverSignalRequestSchema, {
+      executionId: signal.executionId, waitpointId: signal.waitpointId, token: signal.token, name: signal.name, payload,
+      source: signal.source ?? "", idempotencyKey: signal.idempotencyKey ?? "",
+    }));
+    return { effect: signalEffectName(response.effect), signalId: response.signalId };
+  }
+
+  /** Resumes a suspended execution as an operator, without a signal (FAILED_PRECONDITION / EXECUTION_NOT_SUSPENDED otherwise). */
+  async resumeExecution(executionId: string): Promise<void> {
+    await this.#call(ExecutionService.method.resumeExecution, create(ResumeExecutionRequestSchema, { executionId }));
+  }
+
+  /**
+   * Rotates the waitpoint token secret (operator): new tokens are signed with a new key; tokens
+   * of the previous key stay valid for `graceMs` (default: the gateway's, 24 h; 0 revokes them).
+   */
+  async rotateWaitpointSecret(options: { readonly newKeyId?: string; readonly graceMs?: number } = {}): Promise<{ keyId: string; previousKeyId: string; previousKeyExpiresAtMs: number }> {
+    const request = create(RotateWaitpointSecretRequestSchema, { newKeyId: options.newKeyId ?? "" });
+    if (options.graceMs !== undefined) request.graceMs = BigInt(Math.max(0, Math.floor(options.graceMs)));
+    const r = await this.#call(AdminService.method.rotateWaitpointSecret, request);
+    return { keyId: r.keyId, previousKeyId: r.previousKeyId, previousKeyExpiresAtMs: Number(r.previousKeyExpiresAtMs) };
   }
 
   /**

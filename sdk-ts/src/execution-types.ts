@@ -6,6 +6,9 @@ import {
   CreateExecutionRequestSchema,
   type CancelExecutionResponse, type CreateExecutionRequest, type CreateExecutionResponse, type ExecutionInfo, type GetResultResponse,
 } from "./gen/flowfabric/v1/execution_pb.js";
+import {
+  fromSuspensionInfo, fromWaitpointInfo, type ResumeReason, type SuspensionDescription, type WaitpointDescription,
+} from "./signal-types.js";
 import { TRACE_MODE_TAG } from "./telemetry/attributes.js";
 import type { TraceMode } from "./telemetry/task-tracing.js";
 
@@ -144,6 +147,10 @@ export interface ExecutionDescription {
   /** Producer tags. */ readonly tags: Readonly<Record<string, string>>;
   /** Required capabilities, sorted. */ readonly requiredCapabilities: readonly string[];
   /** True when a result payload is stored. */ readonly hasResult: boolean;
+  /** The current suspension, while "suspended". */ readonly suspension: SuspensionDescription | undefined;
+  /** Every waitpoint, oldest first (never a token). */ readonly waitpoints: readonly WaitpointDescription[];
+  /** Why the current attempt last resumed ("" when it never did). */ readonly resumeReason: ResumeReason;
+  /** Signals received, all waitpoints together. */ readonly signalCount: number;
 }
 
 /** An execution's outcome. */
@@ -240,6 +247,10 @@ export function fromExecutionInfo(info: ExecutionInfo): ExecutionDescription {
     failureReason: info.failureReason, failureCategory: info.failureCategory,
     cancelReason: info.cancelReason, cancelledBy: info.cancelledBy,
     tags: { ...info.tags }, requiredCapabilities: [...info.requiredCapabilities], hasResult: info.hasResult,
+    suspension: info.suspension === undefined ? undefined : fromSuspensionInfo(info.suspension),
+    waitpoints: info.waitpoints.map(fromWaitpointInfo),
+    resumeReason: info.resumeReason as ResumeReason,
+    signalCount: info.signalCount,
   };
 }
 

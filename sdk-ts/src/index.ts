@@ -19,6 +19,10 @@ export { MAX_PRIORITY, MIN_PRIORITY } from "./execution-types.js";
 export type {
   CancelExecutionResult, CreatedExecution, ExecutionDescription, ExecutionResult, ExecutionSpec, PublicStateName, RetryPolicySpec,
 } from "./execution-types.js";
+export type {
+  ReceivedSignal, ResumeReason, SignalDelivery, SignalDeliveryResult, SignalMatch, SuspendOptions, SuspendResult, SuspensionDescription,
+  SuspensionTimeoutName, WaitFor, WaitpointDescription, WaitpointHandle,
+} from "./signal-types.js";
 export { ErrorCode, FlowFabricError, LEASE_GONE_REASONS, LocalReason, type FlowFabricErrorInit } from "./errors.js";
 export {
   compileClientOptions, compileWorkerOptions, DEFAULT_ADDRESS,
