@@ -14,8 +14,10 @@ ARGV: [1] lease id, [2] lease epoch, [3] attempt id, [4] reason code, [5] mode a
   [6] signal names CSV ("" = any), [7] count n (count mode, 1..10000; else 0), [8] timeout at (Unix
   ms, 0 = none), [9] on timeout fail|cancel|expire|resume, [10] new waitpoint id, [11] new
   waitpoint key ("" = none), [12] most waitpoints per execution.
+A replay after a lost reply (the record is suspended by this very epoch + attempt id) changes
+nothing and answers the committed suspension again (its newest waitpoint and timeout), reconciled 1.
 Reply: {1, "OK", outcome suspended|already_satisfied, new waitpoint id ("" when already
-  satisfied), waitpoints the suspension waits on}.
+  satisfied), waitpoints the suspension waits on, timeout at (Unix ms, 0 = none), reconciled 0|1}.
 Errors: INVALID_ARGUMENT, NOT_FOUND, LEASE_EXPIRED, EXECUTION_NOT_ACTIVE, STALE_LEASE,
   WAITPOINT_EXISTS (an open waitpoint of the attempt has that key), LIMIT_EXCEEDED (limit
   waitpoints_per_execution). ]]
@@ -34,6 +36,12 @@ redis.register_function('ff_suspend', H.wrap(function(keys, args)
   local wkey = H.str(args[11], 'waitpoint_key', true)
   local maxw = H.int(args[12], 'max_waitpoints', 1, H.MAX_INT)
   local r = H.load(core)
+  if r and r.phase == 'suspended' and H.same_attempt(r, epoch, aid) then
+    local v = redis.call('HMGET', core, 's_wps', 's_due')
+    local last, n = '', 0
+    for w in string.gmatch(v[1] or '', '[^,]+') do last, n = w, n + 1 end
+    return { 1, 'OK', 'suspended', last, n, H.s(H.n(v[2])), 1 }
+  end
   H.fence(r, lid, epoch, aid)
   local now = H.now()
 
@@ -72,7 +80,7 @@ redis.register_function('ff_suspend', H.wrap(function(keys, args)
   if satisfied then
     redis.call('HSET', core, 'rreason', 'signal', 'rsigs', c.s_sigs, 'raidx', H.s(H.n(r.aidx)))
     H.close_wps(core, pcsv, 'satisfied', now)
-    return { 1, 'OK', 'already_satisfied', '', #pending }
+    return { 1, 'OK', 'already_satisfied', '', #pending, 0, 0 }
   end
   if #wps >= maxw then H.limit('waitpoints_per_execution', maxw, #wps + 1) end
 
@@ -88,5 +96,5 @@ redis.register_function('ff_suspend', H.wrap(function(keys, args)
   redis.call('HSET', H.k_wp(core, wnew), 'id', wnew, 'key', wkey, 'state', 'active', 'aidx', H.s(H.n(r.aidx)),
     'created', now, 'expires', due, 'signals', 0)
   redis.call('ZADD', H.k_wps(core), now, wnew)
-  return { 1, 'OK', 'suspended', wnew, #pending + 1 }
+  return { 1, 'OK', 'suspended', wnew, #pending + 1, H.s(due), 0 }
 end))

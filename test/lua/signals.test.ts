@@ -40,7 +40,7 @@ describe("ff_suspend", () => {
   test("releases the lease: suspended state vector, attempt suspended, out of leases, timeout filed, waitpoint active", async () => {
     const due = Date.now() + 60_000;
     const a = await suspended({ timeoutAtMs: due, waitpointKey: "approval" });
-    expect(a.out).toEqual({ outcome: "suspended", waitpointId: a.s.waitpointId, waitpointCount: 1 });
+    expect(a.out).toEqual({ outcome: "suspended", waitpointId: a.s.waitpointId, waitpointCount: 1, timeoutAtMs: due, reconciled: false });
     expect(await stateVector(fx, a.id)).toEqual(["suspended", "unowned", "not_applicable", "waiting_for_signal", "none", "attempt_interrupted", "suspended"]);
     const { k, uuid } = keysOf(a.id);
     expect(await fx.redis.zscore(k.leases(), uuid)).toBeNull();
@@ -53,6 +53,17 @@ describe("ff_suspend", () => {
     const d = await fx.backend.describe(a.id);
     expect(d.suspension).toMatchObject({ reasonCode: "approval", timeoutAtMs: due, onTimeout: "fail", mode: "any", signalNames: ["approved"] });
     expect(d.waitpoints).toEqual([expect.objectContaining({ waitpointId: a.s.waitpointId, key: "approval", state: "active", signalCount: 0 })]);
+  });
+
+  test("a replay after a lost reply answers the committed suspension (reconciled), writing nothing", async () => {
+    const due = Date.now() + 60_000;
+    const a = await suspended({ timeoutAtMs: due });
+    const before = await record(fx, a.id);
+    const again = await fx.backend.suspend(a.grant.fence, suspendSpec({ timeoutAtMs: due + 5 }));
+    expect(again).toEqual({ outcome: "suspended", waitpointId: a.s.waitpointId, waitpointCount: 1, timeoutAtMs: due, reconciled: true });
+    expect(await record(fx, a.id)).toEqual(before);
+    // another fence is still refused
+    await expectCode(fx.backend.suspend({ ...a.grant.fence, leaseEpoch: 9 }, suspendSpec()), "EXECUTION_NOT_ACTIVE");
   });
 
   test("fenced; INVALID_ARGUMENT names the argument", async () => {
@@ -155,7 +166,7 @@ describe("pending waitpoints", () => {
     expect((await fx.backend.deliverSignal(signal(a.id, w, "done"))).effect).toBe("accepted");
     expect((await stateVector(fx, a.id))[6]).toBe("active");
     const out = await fx.backend.suspend(a.grant.fence, suspendSpec({ signalNames: ["done"] }));
-    expect(out).toEqual({ outcome: "already_satisfied", waitpointId: "", waitpointCount: 1 });
+    expect(out).toEqual({ outcome: "already_satisfied", waitpointId: "", waitpointCount: 1, timeoutAtMs: 0, reconciled: false });
     expect((await stateVector(fx, a.id))[6]).toBe("active");
     expect((await fx.backend.resumeSignals(a.grant.fence)).map((x) => x.name)).toEqual(["done"]);
     const { k, uuid } = keysOf(a.id);

@@ -37,6 +37,10 @@ export interface SuspendOutcome {
   readonly waitpointId: string;
   /** Waitpoints the suspension waits on (pending ones activated + the new one). */
   readonly waitpointCount: number;
+  /** The suspension's timeout (Unix ms, 0 = none): the waitpoint token's expiry. */
+  readonly timeoutAtMs: number;
+  /** True when this was a replay of a suspend that had already committed (the waitpoint is the committed one). */
+  readonly reconciled: boolean;
 }
 
 export interface PendingWaitpointSpec {

@@ -34,8 +34,11 @@ export class SuspensionOperations {
       waitpointId, waitpointKey: s.waitpointKey, maxWaitpoints: this.signalLimits.maxWaitpointsPerExecution,
     });
     if (out.outcome === "already_satisfied") return create(SuspendTaskResponseSchema, { outcome: SuspendOutcome.ALREADY_SATISFIED });
+    // A replay answers the committed suspension: its waitpoint's token is minted again (tokens are
+    // a pure function of execution, waitpoint and expiry).
+    const minted = out.reconciled ? this.keyring.mint(s.fence.executionId, out.waitpointId, out.timeoutAtMs) : token;
     return create(SuspendTaskResponseSchema, {
-      outcome: SuspendOutcome.SUSPENDED, waitpoint: waitpointToken(waitpointId, s.waitpointKey, token, timeoutAtMs),
+      outcome: SuspendOutcome.SUSPENDED, waitpoint: waitpointToken(out.waitpointId, s.waitpointKey, minted, out.timeoutAtMs), reconciled: out.reconciled,
     });
   }
 

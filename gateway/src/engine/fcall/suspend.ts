@@ -18,5 +18,8 @@ export function buildSuspend(fence: LeaseFence, partitions: number, spec: Suspen
 
 export function decodeSuspend(reply: unknown): SuspendOutcome {
   const r = ok(reply, FN_SUSPEND);
-  return { outcome: str(r[2]) as SuspendOutcome["outcome"], waitpointId: str(r[3]), waitpointCount: num(r[4]) };
+  return {
+    outcome: str(r[2]) as SuspendOutcome["outcome"], waitpointId: str(r[3]), waitpointCount: num(r[4]), timeoutAtMs: num(r[5]),
+    reconciled: num(r[6]) === 1,
+  };
 }

@@ -14,21 +14,21 @@ _sym_db = _symbol_database.Default()
 from flowfabric.v1 import common_pb2 as flowfabric_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66lowfabric/v1/signal.proto\x12\rflowfabric.v1\x1a\x1a\x66lowfabric/v1/common.proto\"\x99\x01\n\x14\x44\x65liverSignalRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x14\n\x0cwaitpoint_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\r\n\x05token\x18\x07 \x01(\t\"W\n\x15\x44\x65liverSignalResponse\x12+\n\x06\x65\x66\x66\x65\x63t\x18\x01 \x01(\x0e\x32\x1b.flowfabric.v1.SignalEffect\x12\x11\n\tsignal_id\x18\x02 \x01(\t\"d\n\x0fSignalCondition\x12\x14\n\x0csignal_names\x18\x01 \x03(\t\x12,\n\x04mode\x18\x02 \x01(\x0e\x32\x1e.flowfabric.v1.SignalMatchMode\x12\r\n\x05\x63ount\x18\x03 \x01(\r\"\x92\x02\n\x12SuspendTaskRequest\x12#\n\x05\x66\x65nce\x18\x01 \x01(\x0b\x32\x14.flowfabric.v1.Fence\x12\x13\n\x0breason_code\x18\x02 \x01(\t\x12\x30\n\x08wait_for\x18\x03 \x01(\x0b\x32\x1e.flowfabric.v1.SignalCondition\x12\x12\n\ntimeout_ms\x18\x04 \x01(\x04\x12<\n\non_timeout\x18\x05 \x01(\x0e\x32(.flowfabric.v1.SuspensionTimeoutBehavior\x12\x15\n\rwaitpoint_key\x18\x06 \x01(\t\x12\x13\n\x0btraceparent\x18\x07 \x01(\t\x12\x12\n\ntracestate\x18\x08 \x01(\t\"w\n\x13SuspendTaskResponse\x12.\n\x07outcome\x18\x01 \x01(\x0e\x32\x1d.flowfabric.v1.SuspendOutcome\x12\x30\n\twaitpoint\x18\x02 \x01(\x0b\x32\x1d.flowfabric.v1.WaitpointToken\"c\n\x0eWaitpointToken\x12\x14\n\x0cwaitpoint_id\x18\x01 \x01(\t\x12\x15\n\rwaitpoint_key\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12\x15\n\rexpires_at_ms\x18\x04 \x01(\x04\"k\n\x16\x43reateWaitpointRequest\x12#\n\x05\x66\x65nce\x18\x01 \x01(\x0b\x32\x14.flowfabric.v1.Fence\x12\x15\n\rwaitpoint_key\x18\x02 \x01(\t\x12\x15\n\rexpires_in_ms\x18\x03 \x01(\x04\"K\n\x17\x43reateWaitpointResponse\x12\x30\n\twaitpoint\x18\x01 \x01(\x0b\x32\x1d.flowfabric.v1.WaitpointToken\";\n\x14ResumeSignalsRequest\x12#\n\x05\x66\x65nce\x18\x01 \x01(\x0b\x32\x14.flowfabric.v1.Fence\"?\n\x15ResumeSignalsResponse\x12&\n\x07signals\x18\x01 \x03(\x0b\x32\x15.flowfabric.v1.Signal\"x\n\x06Signal\x12\x11\n\tsignal_id\x18\x01 \x01(\t\x12\x14\n\x0cwaitpoint_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x16\n\x0e\x61\x63\x63\x65pted_at_ms\x18\x06 \x01(\x04\"\xc8\x01\n\rWaitpointInfo\x12\x14\n\x0cwaitpoint_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x15\n\rattempt_index\x18\x04 \x01(\r\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x04\x12\x15\n\rexpires_at_ms\x18\x06 \x01(\x04\x12\x14\n\x0csignal_count\x18\x07 \x01(\r\x12\x14\n\x0c\x63losed_at_ms\x18\x08 \x01(\x04\x12\x14\n\x0c\x63lose_reason\x18\t \x01(\t\"\xde\x01\n\x0eSuspensionInfo\x12\x13\n\x0breason_code\x18\x01 \x01(\t\x12\x17\n\x0fsuspended_at_ms\x18\x02 \x01(\x04\x12\x15\n\rtimeout_at_ms\x18\x03 \x01(\x04\x12<\n\non_timeout\x18\x04 \x01(\x0e\x32(.flowfabric.v1.SuspensionTimeoutBehavior\x12\x30\n\x08wait_for\x18\x05 \x01(\x0b\x32\x1e.flowfabric.v1.SignalCondition\x12\x17\n\x0fmatched_signals\x18\x06 \x01(\r*\x8a\x01\n\x0cSignalEffect\x12\x1d\n\x19SIGNAL_EFFECT_UNSPECIFIED\x10\x00\x12\x1a\n\x16SIGNAL_EFFECT_ACCEPTED\x10\x01\x12\"\n\x1eSIGNAL_EFFECT_TRIGGERED_RESUME\x10\x02\x12\x1b\n\x17SIGNAL_EFFECT_DUPLICATE\x10\x03*\x87\x01\n\x0fSignalMatchMode\x12!\n\x1dSIGNAL_MATCH_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15SIGNAL_MATCH_MODE_ANY\x10\x01\x12\x19\n\x15SIGNAL_MATCH_MODE_ALL\x10\x02\x12\x1b\n\x17SIGNAL_MATCH_MODE_COUNT\x10\x03*\xe6\x01\n\x19SuspensionTimeoutBehavior\x12+\n\'SUSPENSION_TIMEOUT_BEHAVIOR_UNSPECIFIED\x10\x00\x12$\n SUSPENSION_TIMEOUT_BEHAVIOR_FAIL\x10\x01\x12&\n\"SUSPENSION_TIMEOUT_BEHAVIOR_CANCEL\x10\x02\x12&\n\"SUSPENSION_TIMEOUT_BEHAVIOR_EXPIRE\x10\x03\x12&\n\"SUSPENSION_TIMEOUT_BEHAVIOR_RESUME\x10\x04*w\n\x0eSuspendOutcome\x12\x1f\n\x1bSUSPEND_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n\x19SUSPEND_OUTCOME_SUSPENDED\x10\x01\x12%\n!SUSPEND_OUTCOME_ALREADY_SATISFIED\x10\x02\x32k\n\rSignalService\x12Z\n\rDeliverSignal\x12#.flowfabric.v1.DeliverSignalRequest\x1a$.flowfabric.v1.DeliverSignalResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x66lowfabric/v1/signal.proto\x12\rflowfabric.v1\x1a\x1a\x66lowfabric/v1/common.proto\"\x99\x01\n\x14\x44\x65liverSignalRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\x12\x14\n\x0cwaitpoint_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\r\n\x05token\x18\x07 \x01(\t\"W\n\x15\x44\x65liverSignalResponse\x12+\n\x06\x65\x66\x66\x65\x63t\x18\x01 \x01(\x0e\x32\x1b.flowfabric.v1.SignalEffect\x12\x11\n\tsignal_id\x18\x02 \x01(\t\"d\n\x0fSignalCondition\x12\x14\n\x0csignal_names\x18\x01 \x03(\t\x12,\n\x04mode\x18\x02 \x01(\x0e\x32\x1e.flowfabric.v1.SignalMatchMode\x12\r\n\x05\x63ount\x18\x03 \x01(\r\"\x92\x02\n\x12SuspendTaskRequest\x12#\n\x05\x66\x65nce\x18\x01 \x01(\x0b\x32\x14.flowfabric.v1.Fence\x12\x13\n\x0breason_code\x18\x02 \x01(\t\x12\x30\n\x08wait_for\x18\x03 \x01(\x0b\x32\x1e.flowfabric.v1.SignalCondition\x12\x12\n\ntimeout_ms\x18\x04 \x01(\x04\x12<\n\non_timeout\x18\x05 \x01(\x0e\x32(.flowfabric.v1.SuspensionTimeoutBehavior\x12\x15\n\rwaitpoint_key\x18\x06 \x01(\t\x12\x13\n\x0btraceparent\x18\x07 \x01(\t\x12\x12\n\ntracestate\x18\x08 \x01(\t\"\x8b\x01\n\x13SuspendTaskResponse\x12.\n\x07outcome\x18\x01 \x01(\x0e\x32\x1d.flowfabric.v1.SuspendOutcome\x12\x30\n\twaitpoint\x18\x02 \x01(\x0b\x32\x1d.flowfabric.v1.WaitpointToken\x12\x12\n\nreconciled\x18\x03 \x01(\x08\"c\n\x0eWaitpointToken\x12\x14\n\x0cwaitpoint_id\x18\x01 \x01(\t\x12\x15\n\rwaitpoint_key\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12\x15\n\rexpires_at_ms\x18\x04 \x01(\x04\"k\n\x16\x43reateWaitpointRequest\x12#\n\x05\x66\x65nce\x18\x01 \x01(\x0b\x32\x14.flowfabric.v1.Fence\x12\x15\n\rwaitpoint_key\x18\x02 \x01(\t\x12\x15\n\rexpires_in_ms\x18\x03 \x01(\x04\"K\n\x17\x43reateWaitpointResponse\x12\x30\n\twaitpoint\x18\x01 \x01(\x0b\x32\x1d.flowfabric.v1.WaitpointToken\";\n\x14ResumeSignalsRequest\x12#\n\x05\x66\x65nce\x18\x01 \x01(\x0b\x32\x14.flowfabric.v1.Fence\"?\n\x15ResumeSignalsResponse\x12&\n\x07signals\x18\x01 \x03(\x0b\x32\x15.flowfabric.v1.Signal\"x\n\x06Signal\x12\x11\n\tsignal_id\x18\x01 \x01(\t\x12\x14\n\x0cwaitpoint_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x16\n\x0e\x61\x63\x63\x65pted_at_ms\x18\x06 \x01(\x04\"\xc8\x01\n\rWaitpointInfo\x12\x14\n\x0cwaitpoint_id\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x15\n\rattempt_index\x18\x04 \x01(\r\x12\x15\n\rcreated_at_ms\x18\x05 \x01(\x04\x12\x15\n\rexpires_at_ms\x18\x06 \x01(\x04\x12\x14\n\x0csignal_count\x18\x07 \x01(\r\x12\x14\n\x0c\x63losed_at_ms\x18\x08 \x01(\x04\x12\x14\n\x0c\x63lose_reason\x18\t \x01(\t\"\xde\x01\n\x0eSuspensionInfo\x12\x13\n\x0breason_code\x18\x01 \x01(\t\x12\x17\n\x0fsuspended_at_ms\x18\x02 \x01(\x04\x12\x15\n\rtimeout_at_ms\x18\x03 \x01(\x04\x12<\n\non_timeout\x18\x04 \x01(\x0e\x32(.flowfabric.v1.SuspensionTimeoutBehavior\x12\x30\n\x08wait_for\x18\x05 \x01(\x0b\x32\x1e.flowfabric.v1.SignalCondition\x12\x17\n\x0fmatched_signals\x18\x06 \x01(\r*\x8a\x01\n\x0cSignalEffect\x12\x1d\n\x19SIGNAL_EFFECT_UNSPECIFIED\x10\x00\x12\x1a\n\x16SIGNAL_EFFECT_ACCEPTED\x10\x01\x12\"\n\x1eSIGNAL_EFFECT_TRIGGERED_RESUME\x10\x02\x12\x1b\n\x17SIGNAL_EFFECT_DUPLICATE\x10\x03*\x87\x01\n\x0fSignalMatchMode\x12!\n\x1dSIGNAL_MATCH_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15SIGNAL_MATCH_MODE_ANY\x10\x01\x12\x19\n\x15SIGNAL_MATCH_MODE_ALL\x10\x02\x12\x1b\n\x17SIGNAL_MATCH_MODE_COUNT\x10\x03*\xe6\x01\n\x19SuspensionTimeoutBehavior\x12+\n\'SUSPENSION_TIMEOUT_BEHAVIOR_UNSPECIFIED\x10\x00\x12$\n SUSPENSION_TIMEOUT_BEHAVIOR_FAIL\x10\x01\x12&\n\"SUSPENSION_TIMEOUT_BEHAVIOR_CANCEL\x10\x02\x12&\n\"SUSPENSION_TIMEOUT_BEHAVIOR_EXPIRE\x10\x03\x12&\n\"SUSPENSION_TIMEOUT_BEHAVIOR_RESUME\x10\x04*w\n\x0eSuspendOutcome\x12\x1f\n\x1bSUSPEND_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n\x19SUSPEND_OUTCOME_SUSPENDED\x10\x01\x12%\n!SUSPEND_OUTCOME_ALREADY_SATISFIED\x10\x02\x32k\n\rSignalService\x12Z\n\rDeliverSignal\x12#.flowfabric.v1.DeliverSignalRequest\x1a$.flowfabric.v1.DeliverSignalResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'flowfabric.v1.signal_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _SIGNALEFFECT._serialized_start=1782
-  _SIGNALEFFECT._serialized_end=1920
-  _SIGNALMATCHMODE._serialized_start=1923
-  _SIGNALMATCHMODE._serialized_end=2058
-  _SUSPENSIONTIMEOUTBEHAVIOR._serialized_start=2061
-  _SUSPENSIONTIMEOUTBEHAVIOR._serialized_end=2291
-  _SUSPENDOUTCOME._serialized_start=2293
-  _SUSPENDOUTCOME._serialized_end=2412
+  _SIGNALEFFECT._serialized_start=1803
+  _SIGNALEFFECT._serialized_end=1941
+  _SIGNALMATCHMODE._serialized_start=1944
+  _SIGNALMATCHMODE._serialized_end=2079
+  _SUSPENSIONTIMEOUTBEHAVIOR._serialized_start=2082
+  _SUSPENSIONTIMEOUTBEHAVIOR._serialized_end=2312
+  _SUSPENDOUTCOME._serialized_start=2314
+  _SUSPENDOUTCOME._serialized_end=2433
   _DELIVERSIGNALREQUEST._serialized_start=74
   _DELIVERSIGNALREQUEST._serialized_end=227
   _DELIVERSIGNALRESPONSE._serialized_start=229
@@ -37,24 +37,24 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _SIGNALCONDITION._serialized_end=418
   _SUSPENDTASKREQUEST._serialized_start=421
   _SUSPENDTASKREQUEST._serialized_end=695
-  _SUSPENDTASKRESPONSE._serialized_start=697
-  _SUSPENDTASKRESPONSE._serialized_end=816
-  _WAITPOINTTOKEN._serialized_start=818
-  _WAITPOINTTOKEN._serialized_end=917
-  _CREATEWAITPOINTREQUEST._serialized_start=919
-  _CREATEWAITPOINTREQUEST._serialized_end=1026
-  _CREATEWAITPOINTRESPONSE._serialized_start=1028
-  _CREATEWAITPOINTRESPONSE._serialized_end=1103
-  _RESUMESIGNALSREQUEST._serialized_start=1105
-  _RESUMESIGNALSREQUEST._serialized_end=1164
-  _RESUMESIGNALSRESPONSE._serialized_start=1166
-  _RESUMESIGNALSRESPONSE._serialized_end=1229
-  _SIGNAL._serialized_start=1231
-  _SIGNAL._serialized_end=1351
-  _WAITPOINTINFO._serialized_start=1354
-  _WAITPOINTINFO._serialized_end=1554
-  _SUSPENSIONINFO._serialized_start=1557
-  _SUSPENSIONINFO._serialized_end=1779
-  _SIGNALSERVICE._serialized_start=2414
-  _SIGNALSERVICE._serialized_end=2521
+  _SUSPENDTASKRESPONSE._serialized_start=698
+  _SUSPENDTASKRESPONSE._serialized_end=837
+  _WAITPOINTTOKEN._serialized_start=839
+  _WAITPOINTTOKEN._serialized_end=938
+  _CREATEWAITPOINTREQUEST._serialized_start=940
+  _CREATEWAITPOINTREQUEST._serialized_end=1047
+  _CREATEWAITPOINTRESPONSE._serialized_start=1049
+  _CREATEWAITPOINTRESPONSE._serialized_end=1124
+  _RESUMESIGNALSREQUEST._serialized_start=1126
+  _RESUMESIGNALSREQUEST._serialized_end=1185
+  _RESUMESIGNALSRESPONSE._serialized_start=1187
+  _RESUMESIGNALSRESPONSE._serialized_end=1250
+  _SIGNAL._serialized_start=1252
+  _SIGNAL._serialized_end=1372
+  _WAITPOINTINFO._serialized_start=1375
+  _WAITPOINTINFO._serialized_end=1575
+  _SUSPENSIONINFO._serialized_start=1578
+  _SUSPENSIONINFO._serialized_end=1800
+  _SIGNALSERVICE._serialized_start=2435
+  _SIGNALSERVICE._serialized_end=2542
 # @@protoc_insertion_point(module_scope)
