@@ -27,7 +27,7 @@ export { ErrorCode, FlowFabricError, LEASE_GONE_REASONS, LocalReason, type FlowF
 export {
   compileClientOptions, compileWorkerOptions, DEFAULT_ADDRESS,
   type ClientOptions, type CompiledClientOptions, type CompiledGrpcOptions, type CompiledWorkerOptions, type GrpcOptions,
-  type ReconnectOptions, type WorkerOptions,
+  type ReconnectOptions, type TlsOptions, type WorkerOptions,
 } from "./options.js";
 export { backoffDelayMs, type BackoffPolicy } from "./backoff.js";
 export type { TraceMode } from "./telemetry/task-tracing.js";

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { ChannelCredentials } from "@grpc/grpc-js";
+import { credentials as grpcCredentials, type ChannelCredentials } from "@grpc/grpc-js";
 import type { MeterProvider, TracerProvider } from "@opentelemetry/api";
 import { ErrorCode, FlowFabricError } from "./errors.js";
 import type { TraceMode } from "./telemetry/task-tracing.js";
@@ -20,6 +20,20 @@ export interface GrpcOptions {
   readonly maxReceiveMessageBytes?: number;
   /** Channel credentials; default insecure (plaintext HTTP/2). */
   readonly credentials?: ChannelCredentials;
+}
+
+/**
+ * TLS to the gateway (its `FLOWFABRIC_TLS_CERT`), and optionally a client certificate for a
+ * gateway that requires one (`FLOWFABRIC_TLS_CLIENT_CA`, mTLS). PEM text or bytes, as read from
+ * the files. `tls: {}` uses the system's root certificates.
+ */
+export interface TlsOptions {
+  /** CA certificate(s) that signed the gateway's certificate; default the system's roots. */
+  readonly rootCerts?: string | Uint8Array;
+  /** Client certificate chain for mTLS; goes with {@link privateKey}. */
+  readonly certChain?: string | Uint8Array;
+  /** Private key of {@link certChain}. */
+  readonly privateKey?: string | Uint8Array;
 }
 
 /** Reconnect backoff settings (protocol rule 13). */
@@ -52,8 +66,10 @@ export interface WorkerOptions {
   readonly reconnect?: ReconnectOptions;
   /** How long `connect()` keeps retrying for the first Welcome, in milliseconds. Default 10000. */
   readonly connectTimeoutMs?: number;
-  /** Sent as `authorization: Bearer <token>` when set. */
+  /** Sent as `authorization: Bearer <token>` when set (docs/security.md). */
   readonly authToken?: string;
+  /** TLS (and mTLS) to the gateway; default plaintext. Not together with `grpc.credentials`. */
+  readonly tls?: TlsOptions;
   /** gRPC transport settings. */
   readonly grpc?: GrpcOptions;
   /** Observer of connection and lease events (for logs and metrics); must not throw. */
@@ -81,7 +97,7 @@ export interface CompiledGrpcOptions {
   readonly keepaliveTimeoutMs: number;
   /** See {@link GrpcOptions.maxReceiveMessageBytes}. */
   readonly maxReceiveMessageBytes: number;
-  /** See {@link GrpcOptions.credentials}; undefined means insecure. */
+  /** See {@link GrpcOptions.credentials} (or built from `tls`); undefined means insecure. */
   readonly credentials: ChannelCredentials | undefined;
 }
 
@@ -136,8 +152,10 @@ export interface ClientOptions {
    * carries an idempotency key (one the SDK generates when the spec has none).
    */
   readonly createRetryWindowMs?: number;
-  /** Sent as `authorization: Bearer <token>` when set. */
+  /** Sent as `authorization: Bearer <token>` when set (docs/security.md). */
   readonly authToken?: string;
+  /** TLS (and mTLS) to the gateway; default plaintext. Not together with `grpc.credentials`. */
+  readonly tls?: TlsOptions;
   /** gRPC transport settings. */
   readonly grpc?: GrpcOptions;
 }
@@ -184,7 +202,7 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     reconnect: Object.freeze({ initialDelayMs, maxDelayMs, maxAttempts }),
     connectTimeoutMs: positive(options.connectTimeoutMs ?? 10_000, "connectTimeoutMs"),
     authToken: authToken(options.authToken),
-    grpc: compileGrpcOptions(options.grpc),
+    grpc: compileGrpcOptions(options.grpc, options.tls),
     onEvent: options.onEvent ?? (() => undefined),
     traceMode,
     tracerProvider: options.tracerProvider,
@@ -201,17 +219,31 @@ export function compileClientOptions(options: ClientOptions = {}): CompiledClien
     callTimeoutMs: positive(options.callTimeoutMs ?? 30_000, "callTimeoutMs"),
     createRetryWindowMs: integerIn(options.createRetryWindowMs ?? 60_000, 0, 300_000, "createRetryWindowMs"),
     authToken: authToken(options.authToken),
-    grpc: compileGrpcOptions(options.grpc),
+    grpc: compileGrpcOptions(options.grpc, options.tls),
   });
 }
 
-function compileGrpcOptions(options: GrpcOptions | undefined): CompiledGrpcOptions {
+function compileGrpcOptions(options: GrpcOptions | undefined, tls: TlsOptions | undefined): CompiledGrpcOptions {
+  if (tls !== undefined && options?.credentials !== undefined) invalid("tls", "give either tls or grpc.credentials, not both");
   return Object.freeze({
     keepaliveTimeMs: positive(options?.keepaliveTimeMs ?? 10_000, "grpc.keepaliveTimeMs"),
     keepaliveTimeoutMs: positive(options?.keepaliveTimeoutMs ?? 5_000, "grpc.keepaliveTimeoutMs"),
     maxReceiveMessageBytes: positive(options?.maxReceiveMessageBytes ?? 64 * 1024 * 1024, "grpc.maxReceiveMessageBytes"),
-    credentials: options?.credentials,
+    credentials: tls !== undefined ? tlsCredentials(tls) : options?.credentials,
   });
+}
+
+/** Channel credentials from {@link TlsOptions}. */
+function tlsCredentials(tls: TlsOptions): ChannelCredentials {
+  if (typeof tls !== "object" || tls === null) invalid("tls", "must be an object ({} for the system's root certificates)");
+  if ((tls.certChain === undefined) !== (tls.privateKey === undefined)) invalid("tls.certChain", "goes with tls.privateKey: give both or neither");
+  const pem = (value: string | Uint8Array | undefined, field: string): Buffer | null => {
+    if (value === undefined) return null;
+    if (typeof value !== "string" && !(value instanceof Uint8Array)) invalid(field, "must be PEM text or bytes");
+    if (value.length === 0) invalid(field, "must not be empty");
+    return Buffer.from(value);
+  };
+  return grpcCredentials.createSsl(pem(tls.rootCerts, "tls.rootCerts"), pem(tls.privateKey, "tls.privateKey"), pem(tls.certChain, "tls.certChain"));
 }
 
 /** A bearer token travels in a header: printable ASCII only (a newline read from a file is a common slip). */
