@@ -22,10 +22,10 @@ address, token, ca, foreign = sys.argv[1:5]
 tls = grpc.ssl_channel_credentials(root_certificates=open(ca, "rb").read())
 worker = flowfabric.Worker(address, lanes=["py-auth"], namespace="acme", auth_token=token, tls=tls,
                            worker_id="py-auth", max_concurrent_tasks=2, handle_signals=False)
-worker.start(lambda task: b"py:" + task.input, wait_welcome_s=20)
+worker.start(lambda task: b"py:" + task.input, wait_welcome_s=45)
 client = flowfabric.Client(address, namespace="acme", auth_token=token, tls=tls)
 created = client.create_execution("py-auth", "k", b"hi")
-deadline = time.monotonic() + 20
+deadline = time.monotonic() + 45
 while True:
     result = client.get_result(created.execution_id)
     if result.state == "completed" or time.monotonic() > deadline:
@@ -82,4 +82,4 @@ test("a Python worker and client with a token run an execution over TLS; a wrong
     unknown_token: "UNAUTHENTICATED/UNAUTHENTICATED/authorization",
     foreign: "PERMISSION_DENIED/PERMISSION_DENIED/execution_id",
   });
-}, 60_000);
+}, 120_000);
