@@ -1,6 +1,6 @@
 /**
- * Interop: the Python SDK (sdk-python, grpcio) against a gateway with bearer tokens and TLS: a
- * worker and a client with a token of namespace "acme" run an execution over TLS; an unknown
+ * Interop: the Python SDK (sdk-python, grpcio) against a gateway with bearer tokens: a worker and
+ * a client with a token of namespace "acme" run an execution; an unknown
  * token is UNAUTHENTICATED and another namespace's execution PERMISSION_DENIED, as seen from
  * Python. Interpreter: /usr/bin/python3 (override with FLOWFABRIC_PYTHON), PYTHONPATH=sdk-python/src.
  */
@@ -9,7 +9,6 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { FlowFabricClient } from "../../sdk-ts/src/index.js";
 import { startHarness, type Harness } from "../support/gateway.js";
-import { makeTestPki, type TestPki } from "../support/tls.js";
 
 const ROOT = join(__dirname, "..", "..");
 const PYTHON = process.env["FLOWFABRIC_PYTHON"] || "/usr/bin/python3";
@@ -17,13 +16,13 @@ const TOKEN = "python-acme-0123456789abcdef";
 const BETA = "python-beta-0123456789abcdef";
 
 const SCRIPT = String.raw`
-import json, sys, time, grpc, flowfabric
-address, token, ca, foreign = sys.argv[1:5]
-tls = grpc.ssl_channel_credentials(root_certificates=open(ca, "rb").read())
-worker = flowfabric.Worker(address, lanes=["py-auth"], namespace="acme", auth_token=token, tls=tls,
-                           worker_id="py-auth", max_concurrent_tasks=2, handle_signals=False)
+import json, sys, time, flowfabric
+address, token, foreign = sys.argv[1:4]
+worker = flowfabric.Worker(address, lanes=["py-auth"], namespace="acme", auth_token=token,
+                           worker_id="py-auth", max_concurrent_tasks=2, handle_signals=False,
+                           on_event=lambda name, fields: print(name, fields, file=sys.stderr, flush=True))
 worker.start(lambda task: b"py:" + task.input, wait_welcome_s=45)
-client = flowfabric.Client(address, namespace="acme", auth_token=token, tls=tls)
+client = flowfabric.Client(address, namespace="acme", auth_token=token)
 created = client.create_execution("py-auth", "k", b"hi")
 deadline = time.monotonic() + 45
 while True:
@@ -38,20 +37,17 @@ def code_of(fn):
         return "OK"
     except flowfabric.FlowFabricError as err:
         return f"{err.code}/{err.reason}/{err.field or ''}"
-bad = flowfabric.Client(address, namespace="acme", auth_token="unknown-0123456789abcdef", tls=tls)
+bad = flowfabric.Client(address, namespace="acme", auth_token="unknown-0123456789abcdef")
 out["unknown_token"] = code_of(lambda: bad.describe_execution(created.execution_id))
 out["foreign"] = code_of(lambda: client.describe_execution(foreign))
 worker.stop(0)
 print(json.dumps(out), flush=True)
 `;
 
-let pki: TestPki;
 let h: Harness;
 
 beforeAll(async () => {
-  pki = makeTestPki();
   h = await startHarness({
-    tlsCertFile: pki.files.serverCert, tlsKeyFile: pki.files.serverKey,
     authTokens: [
       { name: "py-acme", token: TOKEN, roles: ["producer", "worker"], namespaces: ["acme"] },
       { name: "ts-beta", token: BETA, roles: ["producer"], namespaces: ["beta"] },
@@ -60,14 +56,13 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h.stop();
-  pki.remove();
 });
 
-test("a Python worker and client with a token run an execution over TLS; a wrong token and another namespace are refused", async () => {
-  const beta = await FlowFabricClient.connect({ address: h.gateway.grpcAddress, authToken: BETA, namespace: "beta", tls: { rootCerts: pki.pem.ca } });
+test("a Python worker and client with a token run an execution; a wrong token and another namespace are refused", async () => {
+  const beta = await FlowFabricClient.connect({ address: h.gateway.grpcAddress, authToken: BETA, namespace: "beta" });
   const foreign = (await beta.createExecution({ lane: "elsewhere", kind: "k" })).executionId;
   beta.close();
-  const child = spawn(PYTHON, ["-c", SCRIPT, h.gateway.grpcAddress, TOKEN, pki.files.ca, foreign], {
+  const child = spawn(PYTHON, ["-c", SCRIPT, h.gateway.grpcAddress, TOKEN, foreign], {
     cwd: ROOT, env: { ...process.env, PYTHONPATH: join(ROOT, "sdk-python", "src"), PYTHONDONTWRITEBYTECODE: "1" }, stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
