@@ -150,6 +150,35 @@ class FaultTest(unittest.TestCase):
             d = client.describe_execution(c.execution_id)
             self.assertEqual((d.attempt_count, d.reclaim_count), (1, 0))
 
+    def test_lease_health_follows_heartbeat_renewals(self):
+        """A gateway that stops answering (SIGSTOP) turns is_lease_healthy() false after 3 heartbeat
+        periods without a renewal; once it answers again (SIGCONT) the next renewal makes it true."""
+        g = self.gateway(env={"FLOWFABRIC_LEASE_TTL_MS": "30000", "FLOWFABRIC_HEARTBEAT_INTERVAL_MS": "300"})
+        client = ff.Client(g.grpc_address)
+        self.addCleanup(client.close)
+        box = {}
+        release = threading.Event()
+
+        def handler(task: ff.ClaimedTask):
+            box["task"] = task
+            release.wait(120)
+            return "healthy again" if task.is_lease_healthy() else "unhealthy"
+
+        self.worker(g.grpc_address, "health", handler)
+        created = client.create_execution("health", "job")
+        wait_until(lambda: "task" in box, "the task to run")
+        task = box["task"]
+        wait_until(task.is_lease_healthy, "a healthy lease")
+        os.kill(g.proc.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: not task.is_lease_healthy(), "3 heartbeat periods without a renewal", 30)
+            self.assertGreaterEqual(task.consecutive_renewal_failures(), 3)
+        finally:
+            os.kill(g.proc.pid, signal.SIGCONT)
+        wait_until(task.is_lease_healthy, "a renewal after the gateway resumed", 30)
+        release.set()
+        self.assertEqual(client.wait_result(created.execution_id, 30).result, b"healthy again")
+
     def test_drain_moves_the_worker_and_its_leases_to_another_gateway(self):
         """Gateway B drains (SIGTERM) while a task runs; the worker opens a session on gateway A
         (the other address of its target), re-adopts the lease and completes the task there."""
