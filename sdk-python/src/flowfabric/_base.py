@@ -50,6 +50,7 @@ class StreamBase:
         self.draining = event()
         self.code: Optional[str] = None
         self.details = ""
+        self.error: Optional[FlowFabricError] = None  # how the stream ended, when with an error status
         self.last_sent = time.monotonic()
         self._closed = False
         self._call = None
@@ -76,7 +77,7 @@ class StreamBase:
             self.worker._start_task(task)
 
     def ended_with(self, error: BaseException) -> None:
-        e = FlowFabricError.from_rpc_error(error)
+        e = self.error = FlowFabricError.from_rpc_error(error)
         self.code, self.details = e.code, f"{e.reason}: {e.message}"
 
     def gather(self, first: worker_pb2.SessionRequest, get_nowait: Callable, empty: type,
@@ -203,7 +204,9 @@ class WorkerBase:
             if time.monotonic() - welcomed_at > BACKOFF_RESET_S:
                 attempt = 0
         if stream.code in FATAL_STREAM_CODES:
-            self._give_up(FlowFabricError(stream.code, f"the gateway refused the session: {stream.details}"))
+            e = stream.error or FlowFabricError(stream.code, stream.details)
+            self._give_up(FlowFabricError(e.code, f"the gateway refused the session: {e.message}", e.reason,
+                                          e.field or "", e.metadata))
             return attempt, None
         attempt += 1
         if o.max_reconnect_attempts and attempt > o.max_reconnect_attempts:
