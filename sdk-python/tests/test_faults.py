@@ -56,7 +56,7 @@ class FaultTest(unittest.TestCase):
 
     def test_a_sigkilled_worker_process_loses_nothing(self):
         """Its 3 acked tasks come back when their leases expire, its unpushed work goes to the next worker."""
-        g = self.gateway()  # lease TTL 2 s
+        g = self.gateway(env={"FLOWFABRIC_LEASE_TTL_MS": "3000", "FLOWFABRIC_HEARTBEAT_INTERVAL_MS": "300"})
         client = ff.Client(g.grpc_address)
         self.addCleanup(client.close)
         lane = "doomed"
