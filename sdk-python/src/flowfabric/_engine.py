@@ -77,7 +77,7 @@ class Engine:
         """The Hello for a new stream, and the tasks whose leases it asks to re-adopt (in order)."""
         o = self.options
         with self.lock:
-            held = list(self.tasks.values())
+            held = [t for t in self.tasks.values() if not t._lost_while_settling]
             credit = 1 if self.stopping else o.max_concurrent_tasks
         hello = worker_pb2.Hello(
             worker_id=o.worker_id, instance_id=o.instance_id, namespace=o.namespace, lanes=list(o.lanes),
@@ -98,7 +98,10 @@ class Engine:
             else:
                 lost += 1
                 reason = result.error.reason if result is not None and result.error.reason else "NOT_ADOPTED"
-                self.lose(task, "lease_lost", reason, fail_pending=True)
+                # Its queued appends and progress fail here; a queued complete/fail/cancel is re-sent
+                # below and replay reconciliation answers it (reconciled, or the outcome that raced in):
+                # the execution may have ended under this very lease before the stream broke.
+                self.lose(task, "lease_lost", reason, fail_pending=True, keep_settle=True)
         with self.lock:
             self.welcome = welcome
             self.unanswered_heartbeats = 0
@@ -259,9 +262,10 @@ class Engine:
                 self._end(task, "consumed")
         op.future.set_result(value)
 
-    def lose(self, task, kind: str, message: str, fail_pending: bool = False) -> None:
+    def lose(self, task, kind: str, message: str, fail_pending: bool = False, keep_settle: bool = False) -> None:
         """The lease is gone or the execution was cancelled: abort the task's signal; a running
-        task ends now, a settling one when its answer arrives (unless ``fail_pending``)."""
+        task ends now, a settling one when its answer arrives. ``fail_pending`` fails the task's
+        unanswered operations locally (all, or with ``keep_settle`` all but its terminal one)."""
         failed: List[PendingOp] = []
         with self.lock:
             task._abort(kind, message)
@@ -269,10 +273,11 @@ class Engine:
                 self._end(task, "lost")
             elif task._state == "settling":
                 task._lost_while_settling = True
-                if fail_pending:
+                if fail_pending and not keep_settle:
                     self._end(task, "lost")
             if fail_pending:
-                failed = [op for op in self.pending.values() if op.task is task]
+                failed = [op for op in self.pending.values()
+                          if op.task is task and not (keep_settle and OPERATIONS[op.kind][0])]
                 for op in failed:
                     del self.pending[op.request.request_id]
         error = FlowFabricError.local("FAILED_PRECONDITION", LocalReason.LEASE_LOST,

@@ -23,7 +23,8 @@ CREATE_BATCH_MAX = 1000
 
 
 class Client:
-    """A FlowFabric client over one gRPC channel (thread-safe; share one per process).
+    """A FlowFabric client over one gRPC channel (thread-safe; share one per process). A call made
+    while the channel is (re)connecting waits for it within ``call_timeout_s``.
 
     Every call raises :class:`FlowFabricError` carrying the gateway's ``reason`` and ``field``.
 
@@ -134,7 +135,10 @@ class Client:
         if self._closed:
             raise FlowFabricError.local("CANCELLED", LocalReason.CLOSED, "the client is closed")
         try:
-            return self._calls[name](request, timeout=self.call_timeout_s, metadata=self.config.metadata(metadata))
+            # wait_for_ready: a channel still connecting (or reconnecting) waits within the deadline
+            # instead of failing at once; nothing has been sent yet, so this never duplicates a call.
+            return self._calls[name](request, timeout=self.call_timeout_s, metadata=self.config.metadata(metadata),
+                                     wait_for_ready=True)
         except grpc.RpcError as err:
             raise FlowFabricError.from_rpc_error(err) from None
 
@@ -167,7 +171,7 @@ class FrameTail:
                                                    after_entry_id=self.cursor)
             try:
                 self._call = self._client._calls["StreamService.TailStream"](
-                    request, metadata=self._client.config.metadata())
+                    request, metadata=self._client.config.metadata(), wait_for_ready=True)
                 for message in self._call:
                     attempt = 0
                     for f in message.frames:
