@@ -21,6 +21,7 @@ import * as v from "../rpc/validate.js";
 import type { SchedulableSession, SessionScheduler } from "../scheduler/schedulable.js";
 import type { GatewayTelemetry } from "../telemetry/gateway-telemetry.js";
 import { adoptHeld } from "./adoption.js";
+import { HeldTasks, type HeldTask } from "./held-tasks.js";
 import type { SessionRegistry } from "./session-registry.js";
 import type { SessionTransport } from "./session-transport.js";
 
@@ -50,33 +51,6 @@ export interface SessionDeps {
   readonly auth: Authorizer;
 }
 
-/** A pushed task held by the session. */
-interface HeldTask {
-  readonly fence: LeaseFence;
-  /** The worker confirmed it has the task; unacknowledged tasks are requeued when the session dies. */
-  acked: boolean;
-  /**
-   * A complete/fail/cancel/delay for it was received: its slot is already free (the handler is
-   * done), but the lease is still held and renewed until one of them is answered for good.
-   */
-  settling: boolean;
-  /**
-   * The trace context pushed with the task (the dispatch span's when tracing): the parent of the
-   * task's operations that carry no `traceparent` of their own. Kept once per lease.
-   */
-  readonly traceparent: string;
-  readonly tracestate: string;
-  /** Terminal operations for it now waiting on the store. */
-  settlesInFlight: number;
-  /**
-   * When its last terminal operation failed without a definitive answer (UNAVAILABLE: the store
-   * refused or was unreachable); undefined while one is in flight or none failed. The worker is
-   * expected to retry; if it stays silent for a lease TTL, heartbeats stop renewing the lease, so
-   * it lapses and the task is requeued — never held and renewed forever (see {@link renewable}).
-   */
-  settleFailedAtMs: number | undefined;
-}
-
 /** Errors after which the task is definitely no longer held by this worker. */
 const DEFINITIVE: ReadonlySet<Reason> = new Set([Reason.STALE_LEASE, Reason.EXECUTION_NOT_ACTIVE, Reason.NOT_FOUND, Reason.LEASE_EXPIRED]);
 const HELLO_TIMEOUT_MS = 10_000;
@@ -95,9 +69,7 @@ export class WorkerSession implements SchedulableSession {
   instanceId = "";
   private capacity = 0;
   private reserved = 0;
-  /** Held tasks that occupy a slot (not settling). */
-  private busy = 0;
-  private readonly tasks = new Map<string, HeldTask>();
+  private readonly tasks = new HeldTasks();
   private readonly lifetime = new AbortController();
   private lastSentAtMs = Date.now();
   private lastReceivedAtMs = Date.now();
@@ -137,7 +109,7 @@ export class WorkerSession implements SchedulableSession {
 
   /** Slots the scheduler may fill now. */
   get freeSlots(): number {
-    return this._state === "active" ? Math.max(0, this.capacity - this.busy - this.reserved) : 0;
+    return this._state === "active" ? Math.max(0, this.capacity - this.tasks.busy - this.reserved) : 0;
   }
   reserve(n: number): void { this.reserved += n; }
   unreserve(n: number): void { this.reserved = Math.max(0, this.reserved - n); }
@@ -165,16 +137,11 @@ export class WorkerSession implements SchedulableSession {
     while (this.deferred.length > 0) {
       const next = this.deferred[0]!;
       const outstanding = this.tasks.size - this.deferredTasks;
-      if (outstanding + next.length > this.capacity && this.settleInFlight()) return;
+      if (outstanding + next.length > this.capacity && this.tasks.settleInFlight()) return;
       this.deferred.shift();
       this.deferredTasks -= next.length;
       this.send({ case: "tasks", value: create(TaskPushSchema, { tasks: next }) });
     }
-  }
-
-  private settleInFlight(): boolean {
-    for (const t of this.tasks.values()) if (t.settlesInFlight > 0) return true;
-    return false;
   }
 
   /** Another party cancelled a task this session holds. */
@@ -231,10 +198,7 @@ export class WorkerSession implements SchedulableSession {
         void this.heartbeat();
         return;
       case "ack":
-        for (const leaseId of body.value.leaseIds) {
-          const held = this.tasks.get(leaseId);
-          if (held) held.acked = true;
-        }
+        this.tasks.ack(body.value.leaseIds);
         return;
       case "credit":
         if (body.value.maxConcurrentTasks > 10_000) {
@@ -337,9 +301,7 @@ export class WorkerSession implements SchedulableSession {
     try {
       do {
         this.heartbeatPending = false;
-        const now = Date.now();
-        const held: LeaseFence[] = [];
-        for (const t of this.tasks.values()) if (this.renewable(t, now)) held.push(t.fence);
+        const held = this.tasks.renewableFences(Date.now(), this.deps.options.leaseTtlMs);
         const results = held.length > 0 ? await this.deps.engine.renew(held, this.id, this.deps.options.leaseTtlMs) : [];
         let lost = 0;
         let renewed = 0;
@@ -406,14 +368,9 @@ export class WorkerSession implements SchedulableSession {
       if (ge.reason === Reason.INTERNAL) this.log.error("operation failed", { op: body.case, err: String(err) });
       this.operationError(requestId, ge);
       if (settling && DEFINITIVE.has(ge.reason)) this.settle(leaseId);
-      else if (settling && --settling.settlesInFlight === 0) settling.settleFailedAtMs = Date.now();
+      else if (settling) this.tasks.settleFailed(settling, Date.now());
     }
     if (settling) this.sendPushes();
-  }
-
-  /** Heartbeats renew a held task unless its failed terminal operation went unretried for a lease TTL. */
-  private renewable(t: HeldTask, nowMs: number): boolean {
-    return t.settleFailedAtMs === undefined || nowMs - t.settleFailedAtMs < this.deps.options.leaseTtlMs;
   }
 
   private settle(leaseId: string): void {
@@ -422,34 +379,20 @@ export class WorkerSession implements SchedulableSession {
 
   /** Holds a pushed (`pushed` = its Task) or adopted (undefined: no trace context known) lease. */
   private hold(fence: LeaseFence, acked: boolean, pushed: Task | undefined): void {
-    this.tasks.set(fence.leaseId, {
-      fence, acked, settling: false, settlesInFlight: 0, settleFailedAtMs: undefined,
-      traceparent: pushed?.traceparent ?? "", tracestate: pushed?.tracestate ?? "",
-    });
-    this.busy++;
+    this.tasks.hold(fence, acked, pushed);
     this.deps.registry.holdLease(fence.leaseId, this);
   }
 
   /** A terminal operation for the task arrived; returns the held task (undefined when not held). */
   private markSettling(leaseId: string): HeldTask | undefined {
-    const held = this.tasks.get(leaseId);
-    if (!held) return undefined;
-    held.settlesInFlight++;
-    held.settleFailedAtMs = undefined;
-    if (held.settling) return held;
-    held.settling = true;
-    held.acked = true; // a worker settling a task certainly has it
-    this.busy--;
-    this.deps.scheduler.slotsFreed();
-    return held;
+    const marked = this.tasks.markSettling(leaseId);
+    if (marked?.freed) this.deps.scheduler.slotsFreed();
+    return marked?.held;
   }
 
   /** Forgets a task; true when it was held. */
   private dropTask(leaseId: string): boolean {
-    const held = this.tasks.get(leaseId);
-    if (!held) return false;
-    this.tasks.delete(leaseId);
-    if (!held.settling) this.busy--;
+    if (this.tasks.drop(leaseId) === undefined) return false;
     this.deps.registry.dropLease(leaseId, this);
     if (this.tasks.size === 0) this.onSettled?.();
     return true;
@@ -514,16 +457,14 @@ export class WorkerSession implements SchedulableSession {
       this.deps.scheduler.removeSession(this);
       this.deps.registry.remove(this);
     }
-    for (const [leaseId, held] of this.tasks) {
-      this.deps.registry.dropLease(leaseId, this);
+    for (const held of this.tasks.clear()) {
+      this.deps.registry.dropLease(held.fence.leaseId, this);
       if (!held.acked) {
         this.deps.engine.release(held.fence).catch((err: unknown) => this.log.warn("release of unacknowledged task failed", { err: String(err) }));
       }
     }
-    this.tasks.clear();
     this.deferred.length = 0;
     this.deferredTasks = 0;
-    this.busy = 0;
     this.onSettled?.();
     if (!this.transport.signal.aborted) this.transport.end();
     this.span?.setAttribute(ATTR_SESSION_CLOSE_REASON, why);
