@@ -266,11 +266,17 @@ export class FlowFabricWorker {
     return waiter;
   }
 
+  /**
+   * Heartbeats renew the leases of held tasks; a worker holding none sends none (its session's
+   * keepalive pings prove it alive), so an idle worker costs its gateway one ping and one pong
+   * per keepalive interval instead of a heartbeat round per heartbeat interval.
+   */
   #startHeartbeats(intervalMs: number): void {
     this.#heartbeatTimers?.abort();
     this.#heartbeatTimers = childController(this.#timers.signal);
     every(intervalMs, this.#heartbeatTimers.signal, () => {
       this.#tasks.tick();
+      if (this.#tasks.size === 0) return;
       const session = this.#opSession;
       session?.send({ case: "heartbeat", value: create(HeartbeatSchema, { sentAtMs: BigInt(Date.now()) }) });
     });
