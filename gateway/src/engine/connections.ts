@@ -11,7 +11,11 @@
  * the function name, so fcall/fcall_ro are excluded from autopipelining. Sharded pub/sub channels must
  * be subscribed on the node that owns their slot; iovalkey's Cluster subscriber uses one random
  * node, so {@link ShardedSubscriber} opens one plain connection per slot owner instead and rebuilds
- * the subscriptions when a node drops them (slot migration, failover).
+ * the subscriptions when a node drops them (slot migration, failover). Those per-node connections
+ * (and the blocking frame readers') never reconnect to their node: when it goes away they are
+ * rebuilt on the slot's owner from a fresh slot map, every {@link NODE_RETRY_MS} until a replica is
+ * promoted — so they follow a failover within about that long of the promotion. The command
+ * connection refreshes its slot map every {@link SLOTS_REFRESH_MS} as well.
  */
 import { Cluster, Redis, type RedisOptions } from "iovalkey";
 import { keySlot } from "./keys.js";
@@ -79,6 +83,11 @@ export const OUTAGE_OPTIONS: Readonly<Pick<RedisOptions, "maxRetriesPerRequest" 
   retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 10), RECONNECT_MAX_DELAY_MS),
 });
 
+/** Pause between two attempts to re-open a per-node connection on its slot's owner, in ms. */
+export const NODE_RETRY_MS = 200;
+/** How often the Cluster command connection re-reads the slot map, in ms. */
+export const SLOTS_REFRESH_MS = 1000;
+
 /** The command connection: autopipelined; in Cluster mode FCALLs are not auto-pipelined. */
 export function createCommandClient(opts: ConnectionOptions): CommandClient {
   const cluster = clusterAddress(opts);
@@ -86,6 +95,11 @@ export function createCommandClient(opts: ConnectionOptions): CommandClient {
     return new Cluster(cluster.nodes, {
       enableAutoPipelining: true,
       autoPipeliningIgnoredCommands: ["fcall", "fcall_ro"],
+      slotsRefreshInterval: SLOTS_REFRESH_MS,
+      // A command for a failed primary's slots is retried (with a fresh slot map) every 250 ms,
+      // 16 times: ~4 s, longer than a replica's promotion takes; then it fails as UNAVAILABLE.
+      retryDelayOnFailover: 250,
+      retryDelayOnClusterDown: 250,
       redisOptions: { ...cluster.redisOptions, ...OUTAGE_OPTIONS },
     });
   }
@@ -104,6 +118,32 @@ export async function closeConnection(c: CommandClient): Promise<void> {
   try { await c.quit(); } catch { c.disconnect(); }
 }
 
+/** Re-reads the Cluster's slot map (resolves also when that fails: callers check and retry). */
+function refreshSlots(cluster: Cluster): Promise<void> {
+  return new Promise((resolve) => cluster.refreshSlotsCache(() => resolve()));
+}
+
+/** The node owning `key`'s slot in the Cluster's current slot map, as "host:port". */
+function slotOwner(cluster: Cluster, key: string): string {
+  const owner = cluster.slots[keySlot(key)]?.[0];
+  if (!owner) throw new Error(`no node owns the slot of ${key}`);
+  return owner;
+}
+
+/**
+ * A plain connection to one Cluster node that never reconnects: when the node goes away its
+ * commands fail at once and the caller re-opens on the slot's current owner (see the module comment).
+ */
+function nodeConnection(cluster: Cluster, node: string, extra: RedisOptions = {}): Redis {
+  const { host, port } = parseHostPort(node);
+  return new Redis({
+    ...(cluster.options.redisOptions ?? {}), host, port, enableAutoPipelining: false,
+    retryStrategy: () => null, connectTimeout: 1000, ...extra,
+  });
+}
+
+const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
 export type MessageListener = (channel: string, message: string) => void;
 
 /**
@@ -112,19 +152,32 @@ export type MessageListener = (channel: string, message: string) => void;
  */
 export class ShardedSubscriber {
   private readonly conns: Redis[] = [];
+  /** Cluster: the node each channel is subscribed on. */
+  private readonly subscribedOn = new Map<string, string>();
   private closed = false;
   private rebuilding: Promise<void> | null = null;
 
+  /**
+   * @param onGap called each time the subscriptions are back after a break (a reconnect, a
+   *   failover): messages published meanwhile were missed.
+   */
   constructor(
     private readonly command: CommandClient,
     private readonly channels: readonly string[],
     private readonly listener: MessageListener,
+    private readonly onGap: () => void = () => undefined,
   ) {}
 
   /** Resolves once every channel is subscribed. */
   async start(): Promise<void> {
-    if (this.command.isCluster) await this.startCluster(this.command as Cluster);
-    else await this.startStandalone(this.command as Redis);
+    if (!this.command.isCluster) return this.startStandalone(this.command as Redis);
+    const cluster = this.command as Cluster;
+    await cluster.ping(); // slots are known once ready
+    await this.startCluster(cluster);
+    // A slot that moved to another node (a promotion the old owner did not report by closing).
+    cluster.on("refresh", () => {
+      if ([...this.subscribedOn].some(([ch, node]) => cluster.slots[keySlot(ch)]?.[0] !== node)) this.scheduleRebuild(cluster);
+    });
   }
 
   /** `onTrouble`: called on a connection error or close (Cluster: rebuild from a fresh slot map). */
@@ -137,56 +190,57 @@ export class ShardedSubscriber {
   }
 
   private async startStandalone(command: Redis): Promise<void> {
-    // autoResubscribe (default) restores the subscriptions after a reconnect.
+    // autoResubscribe (default) restores the subscriptions after a reconnect; subscribing again
+    // is a no-op that tells when they are back.
     const conn = command.duplicate({ enableAutoPipelining: false, lazyConnect: false });
     this.attach(conn);
     await conn.ssubscribe(...this.channels);
+    conn.on("ready", () => {
+      conn.ssubscribe(...this.channels).then(() => this.onGap(), () => undefined);
+    });
   }
 
   private async startCluster(cluster: Cluster): Promise<void> {
-    await cluster.ping(); // slots are known once ready
     const byNode = new Map<string, string[]>();
     for (const ch of this.channels) {
-      const owner = cluster.slots[keySlot(ch)]?.[0];
-      if (!owner) throw new Error(`no node owns the slot of ${ch}`);
+      const owner = slotOwner(cluster, ch);
       const list = byNode.get(owner) ?? [];
       list.push(ch);
       byNode.set(owner, list);
     }
-    const base = cluster.options.redisOptions ?? {};
     await Promise.all([...byNode].map(async ([node, chans]) => {
-      const { host, port } = parseHostPort(node);
-      const conn = new Redis({ ...base, host, port, enableAutoPipelining: false, autoResubscribe: false });
+      const conn = nodeConnection(cluster, node, { autoResubscribe: false });
       // A node that loses a slot pushes an unsolicited sunsubscribe (iovalkey reports it as a
       // command-queue error); a dropped connection may come back as a different owner: either
       // way, rebuild every subscription from a fresh slot map.
       this.attach(conn, () => this.scheduleRebuild(cluster));
       // In Cluster mode one SSUBSCRIBE may only name channels of a single slot.
       await Promise.all(chans.map((ch) => conn.ssubscribe(ch)));
+      for (const ch of chans) this.subscribedOn.set(ch, node);
     }));
   }
 
+  /** Re-subscribes everything on the owners of a fresh slot map, every NODE_RETRY_MS until it works. */
   private scheduleRebuild(cluster: Cluster): void {
     if (this.closed || this.rebuilding) return;
     this.rebuilding = (async () => {
-      await new Promise((r) => setTimeout(r, 500).unref());
-      if (this.closed) return;
-      await this.closeConns();
-      cluster.refreshSlotsCache();
       for (;;) {
+        await this.closeConns();
         if (this.closed) return;
+        await refreshSlots(cluster);
         try {
           await this.startCluster(cluster);
+          this.onGap();
           return;
         } catch {
-          await this.closeConns();
-          await new Promise((r) => setTimeout(r, 1000).unref());
+          await pause(NODE_RETRY_MS);
         }
       }
     })().finally(() => { this.rebuilding = null; });
   }
 
   private async closeConns(): Promise<void> {
+    this.subscribedOn.clear();
     const conns = this.conns.splice(0);
     await Promise.all(conns.map(async (c) => {
       c.removeAllListeners("close");
@@ -222,12 +276,10 @@ export async function openBlockingConnection(command: CommandClient, slotKey: st
   if (command.isCluster) {
     const cluster = command as Cluster;
     await cluster.ping();
-    const owner = cluster.slots[keySlot(slotKey)]?.[0];
-    if (!owner) throw new Error(`no node owns the slot of ${slotKey}`);
-    const { host, port } = parseHostPort(owner);
-    const base = cluster.options.redisOptions ?? {};
-    conn = new Redis({ ...base, host, port, enableAutoPipelining: false });
-    control = new Redis({ ...base, host, port, enableAutoPipelining: false });
+    await refreshSlots(cluster); // after a failover: the promoted owner, not the dead one
+    const owner = slotOwner(cluster, slotKey);
+    conn = nodeConnection(cluster, owner);
+    control = nodeConnection(cluster, owner);
     ownControl = true;
   } else {
     control = command as Redis;

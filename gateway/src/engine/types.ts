@@ -234,7 +234,12 @@ export type EngineEvent =
   /** A leased execution was cancelled: the holder must be told. */
   | { readonly type: "cancel"; readonly executionId: string; readonly leaseId: string; readonly reason: string; readonly by: string }
   /** A lease was lost (expired, reclaimed, expired by deadline): the holder must be told. */
-  | { readonly type: "lost"; readonly executionId: string; readonly leaseId: string; readonly reason: string };
+  | { readonly type: "lost"; readonly executionId: string; readonly leaseId: string; readonly reason: string }
+  /**
+   * The event subscription was re-established (a store reconnect, a Cluster failover): events
+   * published meanwhile are lost, so state must be re-read (the scheduler rescans lane heads).
+   */
+  | { readonly type: "gap" };
 
 /** What a scanner pass did on one partition. */
 export interface ScanResult {

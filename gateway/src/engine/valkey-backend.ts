@@ -406,7 +406,7 @@ export class ValkeyBackend implements EngineBackend {
     this.subscriber = new ShardedSubscriber(this.client, channels, (channel, message) => {
       const event = parseEvent(channel, message);
       if (event) listener(event);
-    });
+    }, () => listener({ type: "gap" }));
     await this.subscriber.start();
   }
 

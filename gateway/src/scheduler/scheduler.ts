@@ -92,6 +92,10 @@ export class Scheduler implements SessionScheduler {
   }
 
   onEvent(event: EngineEvent): void {
+    if (event.type === "gap") {
+      this.safetyScan().catch((err: unknown) => this.log.warn("lane head scan after a subscription gap failed", { err: String(err) }));
+      return;
+    }
     if (event.type !== "wake") return;
     const q = this.queues.get(queueKey(event.namespace, event.lane));
     if (!q) return;

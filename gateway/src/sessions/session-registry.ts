@@ -19,7 +19,7 @@ export class SessionRegistry {
 
   /** Routes cancel / lost events to the session holding the lease, if it is on this gateway. */
   onEvent(event: EngineEvent): void {
-    if (event.type === "wake") return;
+    if (event.type === "wake" || event.type === "gap") return;
     const session = this.byLease.get(event.leaseId);
     if (!session) return;
     if (event.type === "cancel") session.cancelRequested(event.leaseId, event.executionId, event.reason, event.by);
