@@ -1,6 +1,7 @@
 import {
   type AppendFrameRequest, BackoffKind, type CreateExecutionRequest, type Fence, type RetryPolicy, StreamMode,
 } from "@flowfabric/sdk/wire";
+import { EXECUTION_DEFAULTS } from "../engine/defaults.js";
 import { parseExecutionId, MAX_PRIORITY, MIN_PRIORITY } from "../engine/keys.js";
 import { encodeFrameMetadata } from "../engine/fcall/append-frame.js";
 import type { CreateSpec, FrameLimits, FrameSpec, LeaseFence, RetryPolicySpec, StreamMode as StreamModeName } from "../engine/types.js";
@@ -144,16 +145,17 @@ export function fence(f: Fence | undefined, field: string, limits: Limits): Leas
 }
 
 export function retryPolicy(p: RetryPolicy | undefined, field: string): RetryPolicySpec {
-  if (!p) return { maxRetries: 0, backoff: "exponential", initialDelayMs: 1000, maxDelayMs: 60_000, multiplier: 2, jitter: 0, retryableCategories: [] };
+  const d = EXECUTION_DEFAULTS.retry;
+  if (!p) return { maxRetries: 0, backoff: "exponential", initialDelayMs: d.initialDelayMs, maxDelayMs: d.maxDelayMs, multiplier: d.multiplier, jitter: 0, retryableCategories: [] };
   if (p.maxRetries > 1000) throw GatewayError.invalid(`${field}.max_retries`, "must be at most 1000");
   if (p.backoff !== BackoffKind.UNSPECIFIED && p.backoff !== BackoffKind.FIXED && p.backoff !== BackoffKind.EXPONENTIAL) {
     throw GatewayError.invalid(`${field}.backoff`, `unknown backoff kind ${p.backoff}`);
   }
   // Absent (proto3 optional) = the default; an explicit 0 = retry at once.
-  const initialDelayMs = p.initialDelayMs === undefined ? 1000 : timeMs(p.initialDelayMs, `${field}.initial_delay_ms`);
-  const maxDelayMs = p.maxDelayMs === 0n ? Math.max(60_000, initialDelayMs) : timeMs(p.maxDelayMs, `${field}.max_delay_ms`);
+  const initialDelayMs = p.initialDelayMs === undefined ? d.initialDelayMs : timeMs(p.initialDelayMs, `${field}.initial_delay_ms`);
+  const maxDelayMs = p.maxDelayMs === 0n ? Math.max(d.maxDelayMs, initialDelayMs) : timeMs(p.maxDelayMs, `${field}.max_delay_ms`);
   if (maxDelayMs < initialDelayMs) throw GatewayError.invalid(`${field}.max_delay_ms`, "must be >= initial_delay_ms");
-  const multiplier = p.multiplier === 0 ? 2 : p.multiplier;
+  const multiplier = p.multiplier === 0 ? d.multiplier : p.multiplier;
   if (!Number.isFinite(multiplier) || multiplier < 1 || multiplier > 100) throw GatewayError.invalid(`${field}.multiplier`, "must be in [1, 100]");
   if (!Number.isFinite(p.jitter) || p.jitter < 0 || p.jitter > 1) throw GatewayError.invalid(`${field}.jitter`, "must be in [0, 1]");
   if (p.retryableCategories.length > 32) throw GatewayError.invalid(`${field}.retryable_categories`, "at most 32 entries");
@@ -221,7 +223,7 @@ function idempotencyTtl(value: bigint, field: string): number {
 }
 
 function streamTtl(value: bigint, field: string): number {
-  if (value === 0n) return 60_000;
+  if (value === 0n) return EXECUTION_DEFAULTS.streamTtlMs;
   if (value > BigInt(MAX_STREAM_TTL_MS)) throw GatewayError.invalid(field, `must be at most ${MAX_STREAM_TTL_MS} ms`);
   return Number(value);
 }

@@ -1,13 +1,14 @@
 /** ff_create: one execution per call (the backend pipelines many). */
+import { EXECUTION_DEFAULTS } from "../defaults.js";
 import { PartitionKeys } from "../keys.js";
 import type { CreateOutcome, CreateSpec, PublicStateName } from "../types.js";
 import { int, num, okFields, str, type FcallArgs } from "./common.js";
 
 export const FN_CREATE = "ff_create";
-/** Used when a spec says maxReclaims = 0. */
-export const DEFAULT_MAX_RECLAIMS = 10;
-/** Best-effort frame stream TTL when a spec gives none, in ms. */
-export const DEFAULT_STREAM_TTL_MS = 60_000;
+/** Used when a spec says maxReclaims = 0 (engine/defaults.ts). */
+export const DEFAULT_MAX_RECLAIMS = EXECUTION_DEFAULTS.maxReclaims;
+/** Best-effort frame stream TTL when a spec gives none, in ms (engine/defaults.ts). */
+export const DEFAULT_STREAM_TTL_MS = EXECUTION_DEFAULTS.streamTtlMs;
 
 export function buildCreate(partition: number, uuid: string, spec: CreateSpec): FcallArgs {
   const keys = new PartitionKeys(partition);
