@@ -1,11 +1,13 @@
 --[[ ff_cancel — cancels a non-terminal execution from any state (terminal cancelled), removing it
 from the eligible, delayed, leases and timeouts indexes and ending its open attempt (ended_cancelled).
-Mode "holder": fenced by the lease; a replay after a lost reply (record already cancelled with the
-same epoch + attempt id) replies cancelled = 1, reconciled = 1. Mode "operator": unfenced, audited in
-`cancelled_by`; when the execution was leased, `c|<execution id>|<lease id>|<by>|<reason>` is
-published so the holder's gateway tells the worker. An already terminal execution is not an error:
-cancelled = 0 and its current state. An open frame stream closes (cancelled). A suspended
-execution's waitpoints close (cancelled) and it leaves the `suspended` index.
+Mode "holder": fenced by the lease; a replay after a lost reply (record already cancelled by this
+very lease: same lease id (`elid`) + epoch + attempt id) replies cancelled = 1, reconciled = 1; any
+other fence on an ended execution is EXECUTION_NOT_ACTIVE describing what ended it (as ff_fail).
+Mode "operator": unfenced, audited in `cancelled_by`; when the execution was leased,
+`c|<execution id>|<lease id>|<by>|<reason>` is published so the holder's gateway tells the worker.
+An already terminal execution is not an error for an operator: cancelled = 0 and its current state.
+An open frame stream closes (cancelled). A suspended execution's waitpoints close (cancelled) and it
+leaves the `suspended` index.
 KEYS: [1] partition prefix `ff:{p:N}:`, [2] record key.
 ARGV: [1] mode (holder|operator), [2] reason, [3] cancelled by, [4] lease id, [5] lease epoch,
   [6] attempt id (fence: holder mode only; operator mode passes "", "0", "").
@@ -23,14 +25,15 @@ redis.register_function('ff_cancel', H.wrap(function(keys, args)
   local r = H.load(core)
   if r == nil then H.raise('NOT_FOUND', 'no such execution') end
   if r.phase == 'terminal' then
-    if holder and r.outcome == 'cancelled' and H.same_attempt(r, epoch, aid) then
-      return { 1, 'OK', 1, r.pstate, 1 }
-    end
-    return { 1, 'OK', 0, r.pstate, 0 }
+    if not holder then return { 1, 'OK', 0, r.pstate, 0 } end
+    if r.outcome == 'cancelled' and H.settled_by(r, lid, epoch, aid) then return { 1, 'OK', 1, r.pstate, 1 } end
+    H.not_active(r, 'execution already ended: ' .. tostring(r.pstate))
   end
   if holder then H.fence(r, lid, epoch, aid) end
   local now = H.now()
-  H.sv_terminal(prefix, u, core, now, 'cancelled', 'cancelled', { 'cancel_reason', reason, 'cancelled_by', by })
+  local extra = { 'cancel_reason', reason, 'cancelled_by', by }
+  if holder then extra[#extra + 1] = 'elid'; extra[#extra + 1] = lid end
+  H.sv_terminal(prefix, u, core, now, 'cancelled', 'cancelled', extra)
   H.end_open_attempt(core, r, 'ended_cancelled', now)
   H.close_frames(core, r, 'cancelled', now)
   H.end_suspension(prefix, u, core, r.phase, 'cancelled', now)

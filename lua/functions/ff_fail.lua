@@ -3,8 +3,9 @@ Retryable when the category is retryable (rp_cats empty or containing it) and re
 delay = fixed ? initial : min(initial * multiplier^retries, max delay), scaled by
 (1 - jitter * sample); retries+1; state delayed/waiting_for_retry_backoff/pending_retry_attempt
 (straight to eligible when the delay is 0). Otherwise terminal failed. The attempt ends
-ended_failure. The record keeps epoch and attempt id until the next claim, so a replay after a lost
-reply (same epoch + attempt id, attempt ended_failure) is reconciled with the outcome that committed.
+ended_failure. The record keeps epoch and attempt id until the next claim and the settling lease id
+as `elid`, so a replay after a lost reply (same lease id + epoch + attempt id, attempt ended_failure)
+is reconciled with the outcome that committed; a forged lease id is EXECUTION_NOT_ACTIVE.
 An open frame stream of the attempt closes (failed, or retry_scheduled).
 KEYS: [1] partition prefix `ff:{p:N}:`, [2] record key.
 ARGV: [1] lease id, [2] lease epoch, [3] attempt id, [4] reason, [5] category, [6] jitter sample in [0,1).
@@ -19,7 +20,7 @@ redis.register_function('ff_fail', H.wrap(function(keys, args)
   local cat = H.str(args[5], 'category', true)
   local sample = H.num(args[6], 'jitter_sample', 0, 1)
   local r = H.load(core)
-  if r and r.phase ~= 'active' and H.same_attempt(r, epoch, aid)
+  if r and r.phase ~= 'active' and H.settled_by(r, lid, epoch, aid)
       and H.attempt_state(core, r) == 'ended_failure' then
     if r.pstate == 'failed' then return { 1, 'OK', 'failed', 0, H.n(r.retries), 1 } end
     if r.phase == 'runnable' then return { 1, 'OK', 'retry_scheduled', H.n(r.delay_until), H.n(r.retries), 1 } end
@@ -38,7 +39,7 @@ redis.register_function('ff_fail', H.wrap(function(keys, args)
   end
   local akey = H.k_attempt(core, H.n(r.aidx))
   if not retryable then
-    H.sv_terminal(prefix, u, core, now, 'failed', 'failed', { 'fail_reason', reason, 'fail_cat', cat })
+    H.sv_terminal(prefix, u, core, now, 'failed', 'failed', { 'fail_reason', reason, 'fail_cat', cat, 'elid', lid })
     redis.call('HSET', akey, 'state', 'ended_failure', 'ended', now, 'fail_reason', reason, 'fail_cat', cat)
     H.close_frames(core, r, 'failed', now)
     redis.call('ZREM', H.k_leases(prefix), u)
@@ -55,7 +56,7 @@ redis.register_function('ff_fail', H.wrap(function(keys, args)
   local retry_at = now + delay
   retries = retries + 1
   local extra = { 'retries', retries, 'pend', 'retry', 'delay_until', retry_at, 'lid', '', 'lexp', 0,
-    'astarted', 0, 'resumed', 0, 'fail_reason', reason, 'fail_cat', cat }
+    'astarted', 0, 'resumed', 0, 'fail_reason', reason, 'fail_cat', cat, 'elid', lid }
   if delay > 0 then
     H.sv_delayed(core, 'waiting_for_retry_backoff', 'pending_retry_attempt', extra)
   else

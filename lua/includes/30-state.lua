@@ -82,11 +82,11 @@ end
 -- Fields read by the fenced transitions (one HMGET).
 H.F = { 'phase', 'own', 'lid', 'epoch', 'aid', 'aidx', 'acount', 'pstate', 'outcome', 'astate', 'pend',
   'ns', 'lane', 'score', 'deadline', 'atimeout', 'retries', 'reclaims', 'resumed', 'started', 'delay_until',
-  'rp_max', 'rp_kind', 'rp_init', 'rp_maxd', 'rp_mult', 'rp_jit', 'rp_cats', 'max_reclaims', 'sess' }
+  'rp_max', 'rp_kind', 'rp_init', 'rp_maxd', 'rp_mult', 'rp_jit', 'rp_cats', 'max_reclaims', 'sess', 'elid' }
 
 -- The fields the fence and replay reconciliation read, plus the current attempt index (a short
 -- read for the hot fenced functions: HMGET on a listpack record costs per field asked).
-H.F_FENCE = { 'phase', 'own', 'lid', 'epoch', 'aid', 'aidx', 'pstate', 'outcome', 'pend' }
+H.F_FENCE = { 'phase', 'own', 'lid', 'epoch', 'aid', 'aidx', 'pstate', 'outcome', 'pend', 'elid' }
 
 -- The record's fields (`fields`, default H.F) as a table (name -> value or false); nil when there
 -- is no record. Every list starts with `phase`, which every record has.
@@ -135,6 +135,13 @@ end
 -- True when (epoch, aid) is the record's current attempt.
 function H.same_attempt(r, epoch, aid)
   return H.n(r.epoch) == epoch and r.aid == aid
+end
+
+-- True when the full fence (lease id, epoch, attempt id) is the one whose settle (complete, fail,
+-- holder cancel) ended the current attempt: they record that lease id as `elid`. A replay after a
+-- lost reply reconciles only then; a forged lease id with the right epoch and attempt does not.
+function H.settled_by(r, lid, epoch, aid)
+  return H.same_attempt(r, epoch, aid) and r.elid == lid
 end
 
 -- State of the record's current attempt record (false when none).

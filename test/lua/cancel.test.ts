@@ -62,11 +62,25 @@ describe("ff_cancel", () => {
     await expectCode(fx.backend.cancelByHolder({ ...b.grant.fence, leaseId: "z" }, "r"), "STALE_LEASE");
   });
 
-  test("already terminal: not an error, cancelled=false with the current state", async () => {
+  test("already terminal: not an error for an operator; the holder's fence is checked as by ff_fail", async () => {
     const a = await createAndClaim(fx);
     await fx.backend.complete(a.grant.fence, undefined);
     expect(await fx.backend.cancelByOperator(a.id, "r", "ops")).toEqual({ cancelled: false, state: "completed", reconciled: false });
-    expect(await fx.backend.cancelByHolder(a.grant.fence, "r")).toEqual({ cancelled: false, state: "completed", reconciled: false });
+    const detail = await expectCode(fx.backend.cancelByHolder(a.grant.fence, "r"), "EXECUTION_NOT_ACTIVE");
+    expect(detail).toMatchObject({ state: "completed", outcome: "success" });
+    await expectCode(fx.backend.fail(a.grant.fence, "r", "error", 0), "EXECUTION_NOT_ACTIVE");
+  });
+
+  test("a forged fence on an ended execution is refused, never answered OK or reconciled", async () => {
+    const a = await createAndClaim(fx);
+    await fx.backend.cancelByHolder(a.grant.fence, "gave up");
+    const forged = { ...a.grant.fence, leaseId: "00000000-0000-4000-8000-000000000001" };
+    await expectCode(fx.backend.cancelByHolder(forged, "r"), "EXECUTION_NOT_ACTIVE");
+    await expectCode(fx.backend.cancelByHolder({ ...a.grant.fence, leaseEpoch: 99 }, "r"), "EXECUTION_NOT_ACTIVE");
+    // An operator cancel is not the holder's: a holder's late cancel learns what raced in.
+    const b = await createAndClaim(fx);
+    await fx.backend.cancelByOperator(b.id, "stop", "ops");
+    await expectCode(fx.backend.cancelByHolder(b.grant.fence, "r"), "EXECUTION_NOT_ACTIVE");
   });
 
   test("NOT_FOUND and INVALID_ARGUMENT", async () => {

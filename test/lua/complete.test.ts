@@ -43,6 +43,14 @@ describe("ff_complete", () => {
     expect(detail).toMatchObject({ state: "cancelled", outcome: "cancelled", epoch: "1", attempt_id: b.grant.fence.attemptId });
   });
 
+  test("a replay with a forged lease id (right epoch and attempt) is refused, not reconciled", async () => {
+    const a = await createAndClaim(fx);
+    await fx.backend.complete(a.grant.fence, Buffer.from("r"));
+    const forged = { ...a.grant.fence, leaseId: "00000000-0000-4000-8000-000000000001" };
+    await expectCode(fx.backend.complete(forged, Buffer.from("other")), "EXECUTION_NOT_ACTIVE");
+    expect(Buffer.from((await fx.backend.getResult(a.id)).result!).toString()).toBe("r");
+  });
+
   test("fence errors: NOT_FOUND, STALE_LEASE, EXECUTION_NOT_ACTIVE, INVALID_ARGUMENT", async () => {
     const a = await createAndClaim(fx);
     await expectCode(fx.backend.complete({ ...a.grant.fence, executionId: `${a.partition}:00000000-0000-4000-8000-000000000000` }, undefined), "NOT_FOUND");

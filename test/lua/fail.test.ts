@@ -84,6 +84,16 @@ describe("ff_fail", () => {
     expect(await fx.redis.zscore(k.eligible(a.spec.namespace, a.spec.lane), uuid)).toBe((await record(fx, a.id)).score);
   });
 
+  test("a replay with a forged lease id (right epoch and attempt) is refused, not reconciled", async () => {
+    const forged = (f: { leaseId: string }) => ({ ...f, leaseId: "00000000-0000-4000-8000-000000000001" });
+    const a = await createAndClaim(fx, { retry: retry({}) });
+    await fx.backend.fail(a.grant.fence, "x", "y", 0);
+    await expectCode(fx.backend.fail(forged(a.grant.fence) as typeof a.grant.fence, "x", "y", 0), "EXECUTION_NOT_ACTIVE");
+    const b = await createAndClaim(fx);
+    await fx.backend.fail(b.grant.fence, "x", "y", 0);
+    await expectCode(fx.backend.fail(forged(b.grant.fence) as typeof b.grant.fence, "x", "y", 0), "EXECUTION_NOT_ACTIVE");
+  });
+
   test("replay reconciliation: same outcome reconciled; a later transition is reported", async () => {
     const a = await createAndClaim(fx, { retry: retry({}) });
     const first = await fx.backend.fail(a.grant.fence, "x", "y", 0);
