@@ -62,6 +62,10 @@ export interface GatewayOptions {
   readonly maxSummaryBytes: number;
   /** Most concurrent TailStream calls on this gateway; beyond it RESOURCE_EXHAUSTED. */
   readonly maxTails: number;
+  /** Most concurrent TailStream calls of one client (its bearer token, else its address); beyond it RESOURCE_EXHAUSTED. */
+  readonly maxTailsPerClient: number;
+  /** Most concurrent Session streams on one HTTP/2 connection; beyond it RESOURCE_EXHAUSTED. */
+  readonly maxSessionsPerConnection: number;
   /** A tail with nothing to send for this long gets an empty keepalive message, in ms. */
   readonly tailKeepaliveMs: number;
   /** A tail on a stream that has no frame yet re-checks whether its attempt ended this often, in ms. */
@@ -128,6 +132,8 @@ export const DEFAULTS: GatewayOptions = Object.freeze({
   maxStreamBytes: 256 * 1024 * 1024,
   maxSummaryBytes: 1024 * 1024,
   maxTails: 1000,
+  maxTailsPerClient: 512,
+  maxSessionsPerConnection: 1000,
   tailKeepaliveMs: 15_000,
   tailRecheckMs: 1_000,
   tailBlockMs: 5_000,
@@ -153,7 +159,7 @@ export function compileOptions(partial: Partial<GatewayOptions> = {}): GatewayOp
     "partitions", "leaseTtlMs", "heartbeatIntervalMs", "keepaliveIntervalMs", "http2PingIntervalMs", "http2PingTimeoutMs",
     "maxMessageBytes", "maxPayloadBytes", "claimBatchMax", "safetyScanIntervalMs", "leaseScanIntervalMs",
     "delayedScanIntervalMs", "timeoutScanIntervalMs", "scanBatch", "retentionScanIntervalMs",
-    "maxFrameBytes", "maxStreamFrames", "maxStreamBytes", "maxSummaryBytes", "maxTails", "tailKeepaliveMs",
+    "maxFrameBytes", "maxStreamFrames", "maxStreamBytes", "maxSummaryBytes", "maxTails", "maxTailsPerClient", "maxSessionsPerConnection", "tailKeepaliveMs",
     "tailRecheckMs", "tailBlockMs", "suspensionScanIntervalMs", "maxSignalsPerExecution", "maxSignalPayloadBytes",
     "maxWaitpointsPerExecution", "maxPendingWaitpointMs", "keyringRefreshMs",
   ];
@@ -236,6 +242,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<Ga
     maxWaitpointsPerExecution: int("FLOWFABRIC_MAX_WAITPOINTS_PER_EXECUTION"),
     maxPendingWaitpointMs: int("FLOWFABRIC_MAX_PENDING_WAITPOINT_MS"),
     waitpointKeyGraceMs: int("FLOWFABRIC_WAITPOINT_KEY_GRACE_MS"),
+    maxTailsPerClient: int("FLOWFABRIC_MAX_TAILS_PER_CLIENT"),
+    maxSessionsPerConnection: int("FLOWFABRIC_MAX_SESSIONS_PER_CONNECTION"),
   };
   return stripUndefined(out) as Partial<GatewayOptions>;
 }

@@ -118,6 +118,7 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
   const ops = new TaskOperations(engine, limits, options.leaseTtlMs, "unary", telemetry.metrics);
   const tails = new TailRegistry(engine, {
     maxTails: options.maxTails,
+    maxTailsPerClient: options.maxTailsPerClient,
     readBatch: 1000,
     keepaliveMs: options.tailKeepaliveMs,
     recheckMs: options.tailRecheckMs,

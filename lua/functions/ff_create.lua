@@ -89,7 +89,6 @@ redis.register_function('ff_create', H.wrap(function(keys, args)
   if ntags > 0 then
     redis.call('HSET', core .. ':tags', unpack(args, 22, 21 + 2 * ntags))
   end
-  redis.call('SADD', H.k_lanes(prefix), H.queue(ns, lane))
   if delayed then
     redis.call('ZADD', H.k_delayed(prefix), delay_until, u)
   else

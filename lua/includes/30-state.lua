@@ -44,11 +44,14 @@ function H.wake(prefix, score, u, queue)
   redis.call('SPUBLISH', H.k_events(prefix), 'w|' .. score .. '|' .. u .. '|' .. queue)
 end
 
--- ZADD to the queue's eligible zset (score = the record's original `score` string); wake unless
--- `acc` is given (scanners batch their wakes: lowest score per queue, published by H.wake_flush).
+-- ZADD to the queue's eligible zset (score = the record's original `score` string) and list the
+-- queue in the partition's lane set (the safety scan prunes it once empty); wake unless `acc` is
+-- given (scanners batch their wakes: lowest score per queue, published by H.wake_flush). The one
+-- way into an eligible zset.
 function H.to_eligible(prefix, u, ns, lane, score, acc)
   redis.call('ZADD', H.k_eligible(prefix, ns, lane), score, u)
   local q = H.queue(ns, lane)
+  redis.call('SADD', H.k_lanes(prefix), q)
   if acc then
     local cur = acc[q]
     if cur == nil or tonumber(score) < tonumber(cur[1]) or (tonumber(score) == tonumber(cur[1]) and u < cur[2]) then

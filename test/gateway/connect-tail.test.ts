@@ -38,7 +38,7 @@ async function tailOfRunningTask(lane: string, errors: string[], signal: AbortSi
   });
   const { executionId } = await client.createExecution({ lane, kind: "k", input: "" });
   const streams = new StreamHandlers(h.gateway.engine, { partitions: h.gateway.engine.partitions, maxPayloadBytes: 1 << 20, frames: {} as never }, h.gateway.tails);
-  const gen = connectTail(streams, create(TailStreamRequestSchema, { executionId, attemptIndex: 0 }), { signal } as HandlerContext, recordingLogger(errors));
+  const gen = connectTail(streams, create(TailStreamRequestSchema, { executionId, attemptIndex: 0 }), { signal } as HandlerContext, recordingLogger(errors), "addr:test");
   return { gen, stop: async () => { go.abort(); await worker.close({ graceMs: 0 }); } };
 }
 

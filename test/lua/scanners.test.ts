@@ -192,4 +192,19 @@ describe("ff_lane_heads", () => {
     expect((await fx.backend.laneHeads(0)).has(queueKey(s2.namespace, "other"))).toBe(false);
     expect((await rawCall(fx, "ff_lane_heads", ["x"], [])).slice(0, 2)).toEqual([0, "INVALID_ARGUMENT"]);
   });
+
+  test("a queue with nothing eligible left leaves the lane set; its next eligible execution brings it back", async () => {
+    const s = spec({ lane: "one-off", retry: { maxRetries: 1, backoff: "fixed", initialDelayMs: 0, maxDelayMs: 0, multiplier: 1, jitter: 0, retryableCategories: [] } });
+    await createInPartition(fx, 1, [s]);
+    const lanes = new PartitionKeys(1).lanes();
+    const q = queueKey(s.namespace, s.lane);
+    expect(await fx.redis.sismember(lanes, q)).toBe(1);
+    const [grant] = (await fx.backend.claim(claimReq(s, 1))).grants;
+    await fx.backend.laneHeads(1);
+    expect(await fx.redis.sismember(lanes, q)).toBe(0);
+    // A retry with no backoff goes straight back to eligible: listed again, and the scan sees it.
+    await fx.backend.fail(grant!.fence, "flaky", "io", 0);
+    expect(await fx.redis.sismember(lanes, q)).toBe(1);
+    expect((await fx.backend.laneHeads(1)).has(q)).toBe(true);
+  });
 });

@@ -22,10 +22,13 @@ export class RawSession {
   status: grpc.StatusObject | undefined;
   private readonly ended: Promise<grpc.StatusObject>;
 
-  /** `token`: sent as `authorization: Bearer <token>`. */
-  constructor(address: string, token?: string) {
+  /**
+   * `token`: sent as `authorization: Bearer <token>`. `channel`: share one HTTP/2 connection
+   * between sessions (default: the client's own channel).
+   */
+  constructor(address: string, token?: string, channel?: grpc.Channel) {
     const Ctor = grpcClientConstructor(WorkerService);
-    this.client = new Ctor(address, grpc.credentials.createInsecure());
+    this.client = new Ctor(address, grpc.credentials.createInsecure(), channel ? { channelOverride: channel } : {});
     this.call = (this.client as unknown as { session(md: grpc.Metadata): grpc.ClientDuplexStream<SessionRequest, SessionResponse> }).session(bearer(token));
     this.call.on("data", (wire: SessionResponse) => {
       this.received.push(wire);

@@ -8,7 +8,7 @@
  * tail whose cursor differs reads the gap itself (gateway/src/streams/tail-session.ts).
  */
 import { openBlockingConnection, type BlockingConnection, type CommandClient } from "./connections.js";
-import { decodeEntries } from "./fcall/read-frames.js";
+import { decodeEntries, isEntryId } from "./fcall/read-frames.js";
 import type { Raw } from "./fcall/common.js";
 import { PartitionKeys } from "./keys.js";
 import type { FrameWatch, FrameWatchListener } from "./types.js";
@@ -52,6 +52,9 @@ class PartitionReader {
   get size(): number { return this.streams.size; }
 
   watch(key: string, afterId: string, listener: FrameWatchListener): FrameWatch {
+    // One XREAD serves every stream of the partition: an id the store refuses would fail it for
+    // every tail, so none gets in.
+    if (afterId !== "" && !isEntryId(afterId)) throw new RangeError(`not a stream entry id: ${JSON.stringify(afterId.slice(0, 64))}`);
     let w = this.streams.get(key);
     if (!w) {
       w = { lastId: afterId === "" ? "0-0" : afterId, listeners: new Set() };

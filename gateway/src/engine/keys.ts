@@ -31,14 +31,18 @@ export const CONFIG_KEY = "ff:config";
  */
 export const WAITPOINT_KEYRING_KEY = "ff:keyring:waitpoint";
 
-const EXECUTION_ID = /^(\d{1,5}):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+/** Canonical only: the partition in decimal without leading zeros ("5:<uuid>", never "05:<uuid>"). */
+const EXECUTION_ID = /^(0|[1-9]\d{0,4}):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 
 export interface ParsedExecutionId {
   readonly partition: number;
   readonly uuid: string;
 }
 
-/** Parses "<partition>:<uuid>"; null when malformed or out of range. */
+/**
+ * Parses "<partition>:<uuid>"; null when malformed, out of range or not canonical (one execution
+ * has one id: "05:<uuid>" is refused rather than taken as another name of "5:<uuid>").
+ */
 export function parseExecutionId(id: string, partitions: number): ParsedExecutionId | null {
   const m = EXECUTION_ID.exec(id);
   if (!m) return null;

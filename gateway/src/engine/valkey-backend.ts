@@ -396,7 +396,7 @@ export class ValkeyBackend implements EngineBackend {
   }
 
   async laneHeads(partition: number): Promise<Map<string, QueuePosition>> {
-    return decodeLaneHeads(await this.fcall(FN_LANE_HEADS, buildLaneHeads(partition), { ro: true }));
+    return decodeLaneHeads(await this.fcall(FN_LANE_HEADS, buildLaneHeads(partition)));
   }
 
   async subscribe(listener: (event: EngineEvent) => void): Promise<void> {

@@ -37,10 +37,13 @@ export class StreamHandlers {
     });
   }
 
-  /** Validates and starts a tail; throws (before anything is sent) on a bad request or at the limit. */
-  tailStream(req: TailStreamRequest, sink: TailSink): void {
+  /**
+   * Validates and starts a tail for `client` (server/per-key-limit.ts clientKey); throws (before
+   * anything is sent) on a bad request or at a limit.
+   */
+  tailStream(req: TailStreamRequest, sink: TailSink, client: string): void {
     const executionId = v.executionIdOf(req.executionId, "execution_id", this.limits);
     const afterId = v.entryId(req.afterEntryId, "after_entry_id");
-    this.tails.open({ executionId, attemptIndex: req.attemptIndex, afterId }, sink);
+    this.tails.open({ executionId, attemptIndex: req.attemptIndex, afterId }, sink, client);
   }
 }

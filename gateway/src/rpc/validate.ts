@@ -4,6 +4,7 @@ import {
 import { EXECUTION_DEFAULTS } from "../engine/defaults.js";
 import { parseExecutionId, MAX_PRIORITY, MIN_PRIORITY } from "../engine/keys.js";
 import { encodeFrameMetadata } from "../engine/fcall/append-frame.js";
+import { isEntryId } from "../engine/fcall/read-frames.js";
 import type { CreateSpec, FrameLimits, FrameSpec, LeaseFence, RetryPolicySpec, StreamMode as StreamModeName } from "../engine/types.js";
 import { GatewayError, Reason } from "../errors.js";
 
@@ -37,7 +38,6 @@ export const DEFAULT_FRAME_LIMITS: FrameLimits = Object.freeze({
 });
 
 const FRAME_TYPE = /^[A-Za-z0-9._:/-]{1,64}$/;
-const ENTRY_ID = /^\d{1,20}-\d{1,20}$/;
 const MAX_STREAM_TTL_MS = 7 * 24 * 3600 * 1000;
 
 /** LIMIT_EXCEEDED (RESOURCE_EXHAUSTED) naming the limit, as the Lua functions report it. */
@@ -71,9 +71,9 @@ export function appendFrame(req: AppendFrameRequest, field: (name: string) => st
   };
 }
 
-/** A stream cursor: "" or an entry id "<ms>-<seq>". */
+/** A stream cursor: "" or an entry id "<ms>-<seq>" (each part at most 2^64 - 1). */
 export function entryId(value: string, field: string): string {
-  if (value !== "" && !ENTRY_ID.test(value)) throw GatewayError.invalid(field, "must be an entry id \"<ms>-<seq>\" or empty");
+  if (value !== "" && !isEntryId(value)) throw GatewayError.invalid(field, "must be an entry id \"<ms>-<seq>\" (each part at most 18446744073709551615) or empty");
   return value;
 }
 
@@ -131,7 +131,9 @@ export function capabilities(values: readonly string[], field: string, max = 64)
 
 export function executionIdOf(value: string, field: string, limits: Limits): string {
   if (value === "") throw GatewayError.invalid(field, "is required");
-  if (!parseExecutionId(value, limits.partitions)) throw GatewayError.invalid(field, "is not a valid execution id (\"<partition>:<uuid>\")");
+  if (!parseExecutionId(value, limits.partitions)) {
+    throw GatewayError.invalid(field, `is not a valid execution id ("<partition>:<uuid>", partition in [0, ${limits.partitions}) without leading zeros, lowercase uuid)`);
+  }
   return value;
 }
 

@@ -12,7 +12,7 @@ import { connectError } from "./connect-error.js";
  * — ends the tail quietly: that is normal, as on the gRPC listener, not an internal error.
  * `streams.tailStream` may be async (the listener checks access first); it throws before anything is sent.
  */
-export async function* connectTail(streams: { tailStream(req: TailStreamRequest, sink: TailSink): void | Promise<void> }, req: TailStreamRequest, ctx: HandlerContext, log: Logger): AsyncGenerator<TailStreamResponse> {
+export async function* connectTail(streams: { tailStream(req: TailStreamRequest, sink: TailSink, client: string): void | Promise<void> }, req: TailStreamRequest, ctx: HandlerContext, log: Logger, client: string): AsyncGenerator<TailStreamResponse> {
   const queue: TailStreamResponse[] = [];
   const ac = new AbortController();
   let done = false;
@@ -45,7 +45,7 @@ export async function* connectTail(streams: { tailStream(req: TailStreamRequest,
     },
   };
   try {
-    await streams.tailStream(req, sink);
+    await streams.tailStream(req, sink, client);
     for (;;) {
       while (queue.length > 0 && !ac.signal.aborted) {
         try {

@@ -1,10 +1,11 @@
 import * as grpc from "@grpc/grpc-js";
 import {
-  AdminService, DETAIL_TRAILER, detailTrailerBytes, encodeStatusDetails, errorTrailers, ExecutionService, grpcServiceDefinition,
+  AdminService, DETAIL_TRAILER, detailTrailerBytes, encodeStatusDetails, errorTrailers, ExecutionService, grpcServiceDefinition as strictDefinition,
   OPERATION_LIST, type SessionRequest, type SessionResponse, SignalService, STATUS_DETAILS_TRAILER, StreamService, type TailStreamRequest,
   type TailStreamResponse, WorkerService,
 } from "@flowfabric/sdk/wire";
 import { GatewayError } from "../errors.js";
+import { clientKey, PerKeyLimit } from "./per-key-limit.js";
 import { createLogger, type Logger } from "../logger.js";
 import type { HeaderGetter } from "../auth/authorizer.js";
 import { callContext, unaryCall, type CallContext } from "../rpc/call-context.js";
@@ -34,6 +35,38 @@ export interface GrpcListenerOptions {
   readonly http2PingTimeoutMs: number;
   /** TLS (and mTLS with a client CA); cleartext HTTP/2 when absent. */
   readonly tls?: TlsMaterial | undefined;
+  readonly maxSessionsPerConnection: number;
+}
+
+/** What the lenient deserializer hands over for bytes that are no message of the method's type. */
+class Undecodable {
+  constructor(readonly error: GatewayError) {}
+}
+
+/**
+ * The generated service definition, with request decoding that never throws: grpc-js would answer
+ * an undecodable message with a bare INTERNAL (and, on the Session, cut the stream off from the
+ * operations still being answered). Here it arrives as an {@link Undecodable} the handler refuses
+ * with INVALID_ARGUMENT naming `message`, in order with the messages before it.
+ */
+function grpcServiceDefinition(service: Parameters<typeof strictDefinition>[0]): grpc.ServiceDefinition {
+  const def = strictDefinition(service);
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(def)) {
+    const decode = method.requestDeserialize;
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return decode(bytes);
+        } catch (err) {
+          const why = err instanceof Error ? err.message : String(err);
+          return new Undecodable(GatewayError.invalid("message", `is not a valid ${method.path.split("/")[2] ?? ""} request message (${why.slice(0, 200)})`));
+        }
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
 }
 
 export async function startGrpcListener(opts: GrpcListenerOptions, services: Services, log: Logger): Promise<GrpcListener> {
@@ -46,14 +79,24 @@ export async function startGrpcListener(opts: GrpcListenerOptions, services: Ser
   });
   const unary = <Req, Res>(fn: (req: Req, ctx: CallContext) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
     (call, callback) => {
+      const request: unknown = call.request;
+      if (request instanceof Undecodable) return callback(serviceError(request.error, log));
       unaryCall(services, call.getPath(), call.request, metadataGetter(call.metadata), fn).then(
         (res) => callback(null, res),
         (err: unknown) => callback(serviceError(err, log)),
       );
     };
   const { exec, ops, admin, streams, signals } = services;
+  const sessionsPerConnection = new PerKeyLimit("session", "max_sessions_per_connection", opts.maxSessionsPerConnection);
   const worker: grpc.UntypedServiceImplementation = {
-    session: (call: grpc.ServerDuplexStream<SessionRequest, SessionResponse>) => services.openSession(sessionTransport(call)),
+    session: (call: grpc.ServerDuplexStream<SessionRequest, SessionResponse>) => {
+      // The peer address names the HTTP/2 connection (its client port differs per connection).
+      const release = sessionsPerConnection.acquire(call.getPeer());
+      const transport = sessionTransport(call);
+      if (release instanceof GatewayError) return transport.end(release);
+      transport.signal.addEventListener("abort", release, { once: true });
+      services.openSession(transport);
+    },
   };
   for (const op of OPERATION_LIST) worker[op.method.localName] = unary(unaryMirror(ops, op));
   server.addService(grpcServiceDefinition(WorkerService), worker);
@@ -61,8 +104,12 @@ export async function startGrpcListener(opts: GrpcListenerOptions, services: Ser
     readStream: unary(streams.readStream.bind(streams)),
     tailStream: (call: grpc.ServerWritableStream<TailStreamRequest, TailStreamResponse>) => {
       const sink = tailSink(call, log);
+      const request: unknown = call.request;
+      if (request instanceof Undecodable) return sink.end(request.error);
+      const auth = call.metadata.get("authorization")[0];
+      const client = clientKey(typeof auth === "string" ? auth : undefined, call.getPeer());
       callContext(services.auth, call.getPath(), call.request, metadataGetter(call.metadata))
-        .then(() => streams.tailStream(call.request, sink))
+        .then(() => streams.tailStream(call.request, sink, client))
         .catch((err: unknown) => sink.end(GatewayError.from(err)));
     },
   });
@@ -164,7 +211,7 @@ function sessionTransport(call: grpc.ServerDuplexStream<SessionRequest, SessionR
       if (life.open()) call.write(message);
     },
     end: (error) => { life.end(error); life.gone(); },
-    onMessage: (handler) => call.on("data", handler),
+    onMessage: (handler) => call.on("data", (m: unknown) => handler(m instanceof Undecodable ? m.error : m as SessionRequest)),
     onRequestsEnd: (handler) => { requestsEnd = handler; },
   };
 }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { createContextKey, createContextValues, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   AdminService, ExecutionService, OPERATION_LIST, SignalService, StreamService, type TailStreamRequest, WorkerService,
@@ -13,6 +13,10 @@ import { connectError } from "./connect-error.js";
 import { connectTail } from "./connect-tail.js";
 import type { Services } from "./services.js";
 import type { TlsMaterial } from "./tls.js";
+import { clientKey } from "./per-key-limit.js";
+
+/** The caller's address ("host:port"), from the socket (connect-node passes it as a context value). */
+const PEER = createContextKey("", { description: "peer address" });
 
 /**
  * The HTTP/1.1 listener: Connect (JSON and binary) and gRPC-Web for every unary RPC, generated
@@ -65,17 +69,18 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
     router.service(StreamService, {
       readStream: wrap(streams.readStream.bind(streams)),
       tailStream: (req: TailStreamRequest, ctx: HandlerContext) => connectTail({
-        tailStream: async (r, sink) => {
+        tailStream: async (r, sink, client) => {
           await callContext(services.auth, rpcPath(ctx), r, (name) => ctx.requestHeader.get(name) ?? undefined);
-          streams.tailStream(r, sink);
+          streams.tailStream(r, sink, client);
         },
-      }, req, ctx, log),
+      }, req, ctx, log, clientKey(ctx.requestHeader.get("authorization") ?? undefined, ctx.values.get(PEER))),
     });
   };
   // Strict JSON: an unknown field (usually a typo in a hand-written request) is an error, not ignored.
   const adapter = connectNodeAdapter({
     routes, grpc: false, grpcWeb: true, connect: true, readMaxBytes: opts.maxMessageBytes,
     jsonOptions: { ignoreUnknownFields: false },
+    contextValues: (req) => createContextValues().set(PEER, `${req.socket.remoteAddress ?? ""}:${req.socket.remotePort ?? 0}`),
   });
   const handler: RequestListener = (req, res) => {
     const path = (req.url ?? "").split("?")[0] ?? "";

@@ -13,8 +13,11 @@ export interface SessionTransport {
   send(message: SessionResponse): void;
   /** Ends the stream: OK without an error, else the error's status and detail. */
   end(error?: GatewayError): void;
-  /** Registers the message handler (called once). */
-  onMessage(handler: (message: SessionRequest) => void): void;
+  /**
+   * Registers the message handler (called once). A message the transport could not decode
+   * arrives, in order, as the INVALID_ARGUMENT error naming it.
+   */
+  onMessage(handler: (message: SessionRequest | GatewayError) => void): void;
   /**
    * Registers what to do when the worker half-closes its side (it is leaving): the session sends
    * what it still has, then ends the stream. Without a handler the transport ends it at once.

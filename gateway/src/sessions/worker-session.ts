@@ -54,6 +54,8 @@ export interface SessionDeps {
 /** Errors after which the task is definitely no longer held by this worker. */
 const DEFINITIVE: ReadonlySet<Reason> = new Set([Reason.STALE_LEASE, Reason.EXECUTION_NOT_ACTIVE, Reason.NOT_FOUND, Reason.LEASE_EXPIRED]);
 const HELLO_TIMEOUT_MS = 10_000;
+/** How long a session that must end waits for the answers of operations already running. */
+const ENDING_ANSWER_WAIT_MS = 5_000;
 const MAX_REQUEST_ID_BYTES = 64;
 
 /** One worker stream: hello -> active -> draining -> closed. Every timer hangs off one AbortSignal. */
@@ -86,6 +88,10 @@ export class WorkerSession implements SchedulableSession {
   private deferredTasks = 0;
   /** Set when the worker's Hello asked for batching: sends then go through `outbox`. */
   private outbox: TurnBatcher<SessionResponse> | undefined;
+  /** Operations (and the Hello) still running: a stream that must end answers them first. */
+  private readonly running = new Set<Promise<void>>();
+  /** Set once the session must end (fatal): nothing more is read; running operations finish first. */
+  private ending = false;
 
   /**
    * `caller` is the stream's authenticated token (already allowed to open a Session): the Hello's
@@ -94,7 +100,7 @@ export class WorkerSession implements SchedulableSession {
   constructor(private readonly deps: SessionDeps, private readonly transport: SessionTransport, private readonly caller: Caller = Caller.OPEN) {
     this.log = deps.log.child({ session: this.id });
     transport.signal.addEventListener("abort", () => this.close("stream ended"), { once: true });
-    transport.onMessage((m) => this.receive(m));
+    transport.onMessage((m) => (m instanceof GatewayError ? this.fatal(m) : this.receive(m)));
     transport.onRequestsEnd(() => {
       this.outbox?.flush();
       this.transport.end();
@@ -179,7 +185,7 @@ export class WorkerSession implements SchedulableSession {
   }
 
   private receive(message: SessionRequest): void {
-    if (this._state === "closed") return;
+    if (this._state === "closed" || this.ending) return;
     this.lastReceivedAtMs = Date.now();
     const body = message.body;
     if (this._state === "awaiting_hello") {
@@ -187,7 +193,7 @@ export class WorkerSession implements SchedulableSession {
         this.fatal(new GatewayError(Reason.HELLO_REQUIRED, "the first Session message must be a Hello", "hello"));
         return;
       }
-      this.hello(body.value).catch((err: unknown) => this.fatal(GatewayError.from(err)));
+      this.track(this.hello(body.value).catch((err: unknown) => this.fatal(GatewayError.from(err))));
       return;
     }
     switch (body.case) {
@@ -218,7 +224,7 @@ export class WorkerSession implements SchedulableSession {
         this.receiveBatch(body.value.requests);
         return;
       default:
-        if (isOperationBody(body)) void this.operate(message.requestId, body);
+        if (isOperationBody(body)) this.track(this.operate(message.requestId, body));
         else this.operationError(message.requestId, GatewayError.invalid("body", "is required"));
     }
   }
@@ -238,7 +244,7 @@ export class WorkerSession implements SchedulableSession {
     }
     for (const request of requests) {
       this.receive(request);
-      if (this._state === "closed") return;
+      if (this._state === "closed" || this.ending) return;
     }
   }
 
@@ -428,6 +434,12 @@ export class WorkerSession implements SchedulableSession {
     this.lifetime.signal.addEventListener("abort", () => clearInterval(iv), { once: true });
   }
 
+  /** Keeps `work` in {@link running} until it settles. */
+  private track(work: Promise<void>): void {
+    this.running.add(work);
+    void work.finally(() => this.running.delete(work));
+  }
+
   private timer(ms: number, fn: () => void): void {
     const t = setTimeout(fn, ms);
     t.unref();
@@ -439,12 +451,23 @@ export class WorkerSession implements SchedulableSession {
     this._state = to;
   }
 
-  /** Ends the stream with an error status, then closes. */
+  /**
+   * Ends the stream with an error status, then closes — after the operations already running have
+   * sent their answers (bounded by ENDING_ANSWER_WAIT_MS): nothing more is read meanwhile, and the
+   * stream always ends with a status.
+   */
   private fatal(err: GatewayError): void {
-    if (this._state === "closed") return;
-    this.outbox?.flush();
-    this.transport.end(err);
-    this.close(err.message);
+    if (this._state === "closed" || this.ending) return;
+    this.ending = true;
+    const finish = (): void => {
+      if (this._state === "closed") return;
+      this.outbox?.flush();
+      this.transport.end(err);
+      this.close(err.message);
+    };
+    if (this.running.size === 0) return finish();
+    const bound = new Promise<void>((resolve) => this.timer(ENDING_ANSWER_WAIT_MS, resolve));
+    void Promise.race([Promise.allSettled([...this.running]), bound]).then(finish);
   }
 
   /** Closes the session: unacknowledged tasks go back to the queue at once; acknowledged ones keep their lease for re-adoption. */

@@ -71,9 +71,12 @@ export function okFields<N extends string>(reply: unknown, fn: string, layout: r
   return fields(ok(reply, fn), 2, layout);
 }
 
-/** Flat name/value pairs -> record. */
+/**
+ * Flat name/value pairs -> record, with no prototype: a user's key named `__proto__` (a tag) is an
+ * ordinary entry, not a prototype assignment that would silently drop it.
+ */
 export function pairs(items: readonly Raw[], from = 0, count = (items.length - from) / 2): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = Object.create(null) as Record<string, string>;
   for (let i = 0; i < count; i++) out[str(items[from + 2 * i])] = str(items[from + 2 * i + 1]);
   return out;
 }

@@ -1,4 +1,4 @@
-/** ff_lane_heads (FCALL_RO): eligible head position of every queue with work in one partition. */
+/** ff_lane_heads: eligible head position of every queue with work in one partition (prunes empty queues from the lane set). */
 import { PartitionKeys } from "../keys.js";
 import type { QueuePosition } from "../types.js";
 import { num, ok, str, type FcallArgs } from "./common.js";

@@ -25,6 +25,17 @@ export function decodeReadFrames(reply: unknown): FrameRead {
   };
 }
 
+const ENTRY_ID = /^\d{1,20}-\d{1,20}$/;
+/** Largest part of a stream entry id (both parts are unsigned 64-bit integers in the store). */
+const MAX_ENTRY_PART = 18_446_744_073_709_551_615n;
+
+/** True for a stream entry id "<ms>-<seq>" the store accepts (each part a 64-bit unsigned integer). */
+export function isEntryId(value: string): boolean {
+  if (!ENTRY_ID.test(value)) return false;
+  const dash = value.indexOf("-");
+  return BigInt(value.slice(0, dash)) <= MAX_ENTRY_PART && BigInt(value.slice(dash + 1)) <= MAX_ENTRY_PART;
+}
+
 /** Time part of an entry id "ms-seq". */
 export function entryTimeMs(id: string): number {
   const dash = id.indexOf("-");
