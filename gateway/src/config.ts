@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { compileTokens, parseTokenFile, parseTokenList, type TokenSpec } from "./auth/tokens.js";
+import { isLogLevel, LOG_LEVELS, type LogLevel } from "./logger.js";
 
 /** Gateway options. Units are in the names; every field has a default (see {@link DEFAULTS}). */
 export interface GatewayOptions {
@@ -101,6 +102,10 @@ export interface GatewayOptions {
   readonly waitpointKeyGraceMs: number;
   /** How often a gateway re-reads the shared waitpoint keyring, in ms (also re-read on an unknown key id). */
   readonly keyringRefreshMs: number;
+  /** Accept a store whose maxmemory-policy may evict keys (a warning instead of a refusal to start). */
+  readonly allowEviction: boolean;
+  /** Bound of the store probe behind GET /readyz, in ms. */
+  readonly readyTimeoutMs: number;
 }
 
 export const DEFAULTS: GatewayOptions = Object.freeze({
@@ -150,6 +155,8 @@ export const DEFAULTS: GatewayOptions = Object.freeze({
   maxPendingWaitpointMs: 7 * 24 * 3600 * 1000,
   waitpointKeyGraceMs: 24 * 3600 * 1000,
   keyringRefreshMs: 5_000,
+  allowEviction: false,
+  readyTimeoutMs: 1_000,
 });
 
 /** Compiles options: defaults filled, values checked, object frozen. */
@@ -159,23 +166,23 @@ export function compileOptions(partial: Partial<GatewayOptions> = {}): GatewayOp
     "partitions", "leaseTtlMs", "heartbeatIntervalMs", "keepaliveIntervalMs", "http2PingIntervalMs", "http2PingTimeoutMs",
     "maxMessageBytes", "maxPayloadBytes", "claimBatchMax", "safetyScanIntervalMs", "leaseScanIntervalMs",
     "delayedScanIntervalMs", "timeoutScanIntervalMs", "scanBatch", "retentionScanIntervalMs",
-    "maxFrameBytes", "maxStreamFrames", "maxStreamBytes", "maxSummaryBytes", "maxTails", "maxTailsPerClient", "maxSessionsPerConnection", "tailKeepaliveMs",
+    "maxFrameBytes", "maxStreamFrames", "maxStreamBytes", "maxSummaryBytes", "maxTails", "maxTailsPerClient", "maxSessionsPerConnection", "readyTimeoutMs", "tailKeepaliveMs",
     "tailRecheckMs", "tailBlockMs", "suspensionScanIntervalMs", "maxSignalsPerExecution", "maxSignalPayloadBytes",
     "maxWaitpointsPerExecution", "maxPendingWaitpointMs", "keyringRefreshMs",
   ];
   for (const k of positive) {
     const v = o[k];
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new Error(`option ${k} must be a positive integer, got ${String(v)}`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new Error(`${optionName(k)} must be a positive integer, got ${String(v)}`);
   }
   for (const k of ["grpcPort", "httpPort", "drainGraceMs", "retentionMs", "waitpointKeyGraceMs"] as const) {
-    if (!Number.isInteger(o[k]) || o[k] < 0) throw new Error(`option ${k} must be a non-negative integer, got ${o[k]}`);
+    if (!Number.isInteger(o[k]) || o[k] < 0) throw new Error(`${optionName(k)} must be a non-negative integer, got ${o[k]}`);
   }
-  if (o.retentionMs > Number.MAX_SAFE_INTEGER) throw new Error(`option retentionMs must be <= ${Number.MAX_SAFE_INTEGER}, got ${o.retentionMs}`);
-  if (o.partitions > 4096) throw new Error(`option partitions must be <= 4096, got ${o.partitions}`);
-  if (o.maxPayloadBytes >= o.maxMessageBytes) throw new Error("option maxPayloadBytes must be below maxMessageBytes");
-  if (o.maxFrameBytes >= o.maxMessageBytes) throw new Error("option maxFrameBytes must be below maxMessageBytes");
-  if (o.maxSignalPayloadBytes >= o.maxMessageBytes) throw new Error("option maxSignalPayloadBytes must be below maxMessageBytes");
-  if (o.heartbeatIntervalMs * 2 > o.leaseTtlMs) throw new Error("option heartbeatIntervalMs must be at most half of leaseTtlMs");
+  if (o.retentionMs > Number.MAX_SAFE_INTEGER) throw new Error(`${optionName("retentionMs")} must be <= ${Number.MAX_SAFE_INTEGER}, got ${o.retentionMs}`);
+  if (o.partitions > 4096) throw new Error(`${optionName("partitions")} must be <= 4096, got ${o.partitions}`);
+  if (o.maxPayloadBytes >= o.maxMessageBytes) throw new Error(`${optionName("maxPayloadBytes")} must be below ${optionName("maxMessageBytes")}`);
+  if (o.maxFrameBytes >= o.maxMessageBytes) throw new Error(`${optionName("maxFrameBytes")} must be below ${optionName("maxMessageBytes")}`);
+  if (o.maxSignalPayloadBytes >= o.maxMessageBytes) throw new Error(`${optionName("maxSignalPayloadBytes")} must be below ${optionName("maxMessageBytes")}`);
+  if (o.heartbeatIntervalMs * 2 > o.leaseTtlMs) throw new Error(`${optionName("heartbeatIntervalMs")} must be at most half of ${optionName("leaseTtlMs")}`);
   const authTokens = compileTokens(o.authTokens, "authTokens");
   const metricsAuth = partial.metricsAuth ?? (authTokens.length > 0 ? "token" : "open");
   if (metricsAuth !== "open" && metricsAuth !== "token") throw new Error(`option metricsAuth (FLOWFABRIC_METRICS_AUTH) must be "open" or "token", got "${String(metricsAuth)}"`);
@@ -206,46 +213,80 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/**
+ * The environment variable of each option that has one: the one table `optionsFromEnv` reads and
+ * option errors name (an operator sees FLOWFABRIC_LEASE_TTL_MS, not leaseTtlMs).
+ */
+export const ENV_OF_OPTION: Readonly<Partial<Record<keyof GatewayOptions, string>>> = Object.freeze({
+  host: "FLOWFABRIC_HOST",
+  grpcPort: "FLOWFABRIC_GRPC_PORT",
+  httpPort: "FLOWFABRIC_HTTP_PORT",
+  valkeyUrl: "VALKEY_URL",
+  dataDir: "FLOWFABRIC_DATA_DIR",
+  partitions: "FLOWFABRIC_PARTITIONS",
+  leaseTtlMs: "FLOWFABRIC_LEASE_TTL_MS",
+  heartbeatIntervalMs: "FLOWFABRIC_HEARTBEAT_INTERVAL_MS",
+  drainGraceMs: "FLOWFABRIC_DRAIN_GRACE_MS",
+  retentionMs: "FLOWFABRIC_RETENTION_MS",
+  maxPayloadBytes: "FLOWFABRIC_MAX_PAYLOAD_BYTES",
+  maxMessageBytes: "FLOWFABRIC_MAX_MESSAGE_BYTES",
+  maxFrameBytes: "FLOWFABRIC_MAX_FRAME_BYTES",
+  maxStreamFrames: "FLOWFABRIC_MAX_STREAM_FRAMES",
+  maxTails: "FLOWFABRIC_MAX_TAILS",
+  maxTailsPerClient: "FLOWFABRIC_MAX_TAILS_PER_CLIENT",
+  maxSessionsPerConnection: "FLOWFABRIC_MAX_SESSIONS_PER_CONNECTION",
+  maxSignalsPerExecution: "FLOWFABRIC_MAX_SIGNALS_PER_EXECUTION",
+  maxSignalPayloadBytes: "FLOWFABRIC_MAX_SIGNAL_PAYLOAD_BYTES",
+  maxWaitpointsPerExecution: "FLOWFABRIC_MAX_WAITPOINTS_PER_EXECUTION",
+  maxPendingWaitpointMs: "FLOWFABRIC_MAX_PENDING_WAITPOINT_MS",
+  waitpointKeyGraceMs: "FLOWFABRIC_WAITPOINT_KEY_GRACE_MS",
+  allowEviction: "FLOWFABRIC_ALLOW_EVICTION",
+  readyTimeoutMs: "FLOWFABRIC_READY_TIMEOUT_MS",
+});
+const STRING_OPTIONS: ReadonlySet<keyof GatewayOptions> = new Set(["host", "valkeyUrl", "dataDir"]);
+const BOOLEAN_OPTIONS: ReadonlySet<keyof GatewayOptions> = new Set(["allowEviction"]);
+
+/** "option leaseTtlMs (FLOWFABRIC_LEASE_TTL_MS)": how errors name an option. */
+function optionName(k: keyof GatewayOptions): string {
+  const env = ENV_OF_OPTION[k];
+  return env ? `option ${k} (${env})` : `option ${k}`;
+}
+
 /** The one place that reads environment variables. */
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<GatewayOptions> {
-  const int = (name: string): number | undefined => {
+  const out: Partial<Record<keyof GatewayOptions, unknown>> = {};
+  for (const [k, name] of Object.entries(ENV_OF_OPTION) as [keyof GatewayOptions, string][]) {
     const raw = env[name];
-    if (raw === undefined || raw === "") return undefined;
+    if (raw === undefined || raw === "") continue;
+    if (STRING_OPTIONS.has(k)) {
+      out[k] = raw;
+      continue;
+    }
+    if (BOOLEAN_OPTIONS.has(k)) {
+      out[k] = flag(env, name);
+      continue;
+    }
     const n = Number(raw);
     if (!Number.isInteger(n)) throw new Error(`environment variable ${name} must be an integer, got "${raw}"`);
-    return n;
-  };
-  const out: Partial<Record<keyof GatewayOptions, unknown>> = {
-    host: env["FLOWFABRIC_HOST"] || undefined,
-    grpcPort: int("FLOWFABRIC_GRPC_PORT"),
-    httpPort: int("FLOWFABRIC_HTTP_PORT"),
-    valkeyUrl: env["VALKEY_URL"] || undefined,
-    dataDir: env["FLOWFABRIC_DATA_DIR"] || undefined,
-    partitions: int("FLOWFABRIC_PARTITIONS"),
-    leaseTtlMs: int("FLOWFABRIC_LEASE_TTL_MS"),
-    heartbeatIntervalMs: int("FLOWFABRIC_HEARTBEAT_INTERVAL_MS"),
-    drainGraceMs: int("FLOWFABRIC_DRAIN_GRACE_MS"),
-    retentionMs: int("FLOWFABRIC_RETENTION_MS"),
-    maxPayloadBytes: int("FLOWFABRIC_MAX_PAYLOAD_BYTES"),
-    maxMessageBytes: int("FLOWFABRIC_MAX_MESSAGE_BYTES"),
-    maxFrameBytes: int("FLOWFABRIC_MAX_FRAME_BYTES"),
-    maxStreamFrames: int("FLOWFABRIC_MAX_STREAM_FRAMES"),
-    maxTails: int("FLOWFABRIC_MAX_TAILS"),
+    out[k] = n;
+  }
+  const rest: Partial<Record<keyof GatewayOptions, unknown>> = {
     authTokens: tokensFromEnv(env),
     metricsAuth: env["FLOWFABRIC_METRICS_AUTH"] || undefined,
     allowInsecure: flag(env, "FLOWFABRIC_ALLOW_INSECURE"),
     tlsCertFile: env["FLOWFABRIC_TLS_CERT"] || undefined,
     tlsKeyFile: env["FLOWFABRIC_TLS_KEY"] || undefined,
     tlsClientCaFile: env["FLOWFABRIC_TLS_CLIENT_CA"] || undefined,
-    maxSignalsPerExecution: int("FLOWFABRIC_MAX_SIGNALS_PER_EXECUTION"),
-    maxSignalPayloadBytes: int("FLOWFABRIC_MAX_SIGNAL_PAYLOAD_BYTES"),
-    maxWaitpointsPerExecution: int("FLOWFABRIC_MAX_WAITPOINTS_PER_EXECUTION"),
-    maxPendingWaitpointMs: int("FLOWFABRIC_MAX_PENDING_WAITPOINT_MS"),
-    waitpointKeyGraceMs: int("FLOWFABRIC_WAITPOINT_KEY_GRACE_MS"),
-    maxTailsPerClient: int("FLOWFABRIC_MAX_TAILS_PER_CLIENT"),
-    maxSessionsPerConnection: int("FLOWFABRIC_MAX_SESSIONS_PER_CONNECTION"),
   };
-  return stripUndefined(out) as Partial<GatewayOptions>;
+  return { ...out, ...stripUndefined(rest) } as Partial<GatewayOptions>;
+}
+
+/** Log level from FLOWFABRIC_LOG_LEVEL (default info); throws naming the variable when unknown. */
+export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel {
+  const raw = (env["FLOWFABRIC_LOG_LEVEL"] ?? "").trim().toLowerCase();
+  if (raw === "") return "info";
+  if (!isLogLevel(raw)) throw new Error(`environment variable FLOWFABRIC_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
+  return raw;
 }
 
 function flag(env: NodeJS.ProcessEnv, name: string): boolean | undefined {

@@ -5,6 +5,7 @@ import { Authorizer, tokenProtected } from "./auth/authorizer.js";
 import { METRICS_ROLES } from "./auth/policy.js";
 import { compileOptions, isLoopback, type GatewayOptions } from "./config.js";
 import type { EngineBackend } from "./engine/backend.js";
+import { checkStoreConfig, storeNotReady } from "./engine/store-checks.js";
 import { ValkeyBackend } from "./engine/valkey-backend.js";
 import { GatewayError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -83,6 +84,12 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
       else log.info("store connection back");
     },
   });
+  try {
+    await checkStoreConfig(engine.connection, { allowEviction: options.allowEviction }, log);
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
   const limits = {
     partitions: engine.partitions,
     maxPayloadBytes: options.maxPayloadBytes,
@@ -147,6 +154,7 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
       if (draining) void session.drain(0);
     },
     healthy: () => !draining,
+    notReady: async () => (draining ? "draining" : storeNotReady(engine.connection, options.readyTimeoutMs)),
   };
   await engine.subscribe((event) => {
     registry.onEvent(event);

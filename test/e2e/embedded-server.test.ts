@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "iovalkey";
 import { FlowFabricClient } from "../../sdk-ts/src/index.js";
-import { lineMatching, startMain as startMainProcess, type MainProcess } from "../support/main-process.js";
+import { lineMatching, logLines, startMain as startMainProcess, type MainProcess } from "../support/main-process.js";
 
 /** `npm start`'s entry point with no VALKEY_URL: the embedded server's life is tied to the gateway's. */
 const dirs: string[] = [];
@@ -25,10 +25,12 @@ const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/State:\s
 test("serves with its own server (AOF on), prints where it listens, and leaves no orphan after kill -9", async () => {
   const dataDir = mkdtempSync(join(tmpdir(), "ff-embedded-"));
   dirs.push(dataDir);
-  const { child, lines, output } = startMain({ FLOWFABRIC_DATA_DIR: dataDir });
+  const main = startMain({ FLOWFABRIC_DATA_DIR: dataDir });
+  const { child, lines, output } = main;
   const grpc = await lineMatching(lines, /gRPC \(workers, gRPC clients\):\s+(\S+)/);
   expect(output()).toMatch(/HTTP \(Connect JSON, gRPC-Web, health\):\s+http:\/\/127\.0\.0\.1:\d+/);
-  const pid = Number(/"msg":"embedded server started".*?"pid":(\d+)/.exec(output())?.[1]);
+  const started = logLines(main, "embedded server started")[0]!;
+  const pid = Number(started["pid"]);
   expect(pid).toBeGreaterThan(0);
   expect(alive(pid)).toBe(true);
 
@@ -36,8 +38,17 @@ test("serves with its own server (AOF on), prints where it listens, and leaves n
   const { executionId } = await client.createExecution({ lane: "embedded", kind: "k", input: "persisted" });
   expect((await client.describeExecution(executionId)).state).toBe("waiting");
   client.close();
-  const url = /"msg":"embedded server started".*?"url":"([^"]+)"/.exec(output())?.[1];
-  const admin = new Redis(url!);
+  // The logged URL hides the generated password; the password is in the data folder (0600).
+  const url = String(started["url"]);
+  expect(url).toMatch(/^redis:\/\/:\[REDACTED\]@127\.0\.0\.1:\d+$/);
+  const password = readFileSync(join(dataDir, "embedded-password"), "utf8").trim();
+  expect(output()).not.toContain(password);
+  const port = Number(/:(\d+)$/.exec(url)![1]);
+  const stranger = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0 });
+  stranger.on("error", () => undefined);
+  await expect(stranger.call("INFO", "server")).rejects.toThrow(/NOAUTH|Authentication required/);
+  stranger.disconnect();
+  const admin = new Redis({ port, host: "127.0.0.1", password });
   expect(await admin.config("GET", "appendonly")).toEqual(["appendonly", "yes"]);
   expect(await admin.config("GET", "appendfsync")).toEqual(["appendfsync", "everysec"]);
   expect(await admin.config("GET", "dir")).toEqual(["dir", join(dataDir, "valkey")]);

@@ -21,6 +21,7 @@ const workers: FlowFabricWorker[] = [];
 /** What the gateway logged (message texts). */
 const logged: string[] = [];
 const logger: Logger = {
+  debug: (msg) => { logged.push(msg); },
   info: (msg) => { logged.push(msg); },
   warn: (msg) => { logged.push(msg); },
   error: (msg) => { logged.push(msg); },

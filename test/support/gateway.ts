@@ -1,5 +1,6 @@
 import { startGateway, type Gateway } from "../../gateway/src/index.js";
 import type { GatewayOptions } from "../../gateway/src/config.js";
+import { createLogger } from "../../gateway/src/logger.js";
 import { startTestServer, type TestServer } from "./redis.js";
 
 /** Fast timings for tests: short leases and scan intervals so faults resolve in well under a second or two. */
@@ -29,7 +30,8 @@ export async function startHarness(overrides: Partial<GatewayOptions> = {}): Pro
   const server = await startTestServer();
   const gateways: Gateway[] = [];
   const start = async (o: Partial<GatewayOptions> = {}): Promise<Gateway> => {
-    const g = await startGateway({ ...FAST, grpcPort: 0, httpPort: 0, ...overrides, ...o, valkeyUrl: server.url });
+    // Errors only: every test server runs without persistence, which each gateway would warn about.
+    const g = await startGateway({ ...FAST, grpcPort: 0, httpPort: 0, logger: createLogger("error"), ...overrides, ...o, valkeyUrl: server.url });
     gateways.push(g);
     return g;
   };

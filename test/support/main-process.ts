@@ -18,11 +18,14 @@ export interface MainProcess {
 /**
  * Starts main.ts with `env` over this process's environment (ports 0 and no VALKEY_URL unless
  * given): from its source through tsx, or with `compiled` the built executable with plain node.
+ * `detached`: in its own process group (pid = group id), as a terminal runs it, so a test can send
+ * the group a Ctrl-C.
  */
-export function startMain(env: Record<string, string>, { compiled = false } = {}): MainProcess {
+export function startMain(env: Record<string, string>, { compiled = false, detached = false } = {}): MainProcess {
   const child = spawn(process.execPath, compiled ? [GATEWAY_BIN] : ["--import", "tsx", MAIN], {
     env: { ...process.env, VALKEY_URL: "", FLOWFABRIC_GRPC_PORT: "0", FLOWFABRIC_HTTP_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached,
   });
   let all = "";
   child.stderr!.on("data", (d: Buffer) => { all += d.toString(); });
@@ -38,6 +41,11 @@ export async function lineMatching(lines: AsyncIterableIterator<string>, re: Reg
     if (m) return m;
   }
   throw new Error(`no line matched ${re}`);
+}
+
+/** The JSON log lines main.ts wrote so far whose `msg` is `msg`. */
+export function logLines(main: MainProcess, msg: string): Record<string, unknown>[] {
+  return main.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l["msg"] === msg);
 }
 
 /** The gRPC address main.ts prints once it serves. */

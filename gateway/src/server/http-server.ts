@@ -21,7 +21,7 @@ const PEER = createContextKey("", { description: "peer address" });
 /**
  * The HTTP/1.1 listener: Connect (JSON and binary) and gRPC-Web for every unary RPC, generated
  * from the same service definitions as the gRPC listener, StreamService.TailStream (server
- * streaming), plus GET /healthz. The worker Session stream needs HTTP/2 and lives on the gRPC
+ * streaming), plus GET /healthz (liveness) and GET /readyz (readiness). The worker Session stream needs HTTP/2 and lives on the gRPC
  * listener only.
  */
 export interface HttpListener {
@@ -85,9 +85,16 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
   const handler: RequestListener = (req, res) => {
     const path = (req.url ?? "").split("?")[0] ?? "";
     if (path === "/healthz" && req.method === "GET") {
-      const ok = services.healthy();
-      res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: ok ? "ok" : "draining" }));
+      // Liveness: the process serves (a draining gateway is alive: let it finish).
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status: services.healthy() ? "ok" : "draining" }));
+      return;
+    }
+    if (path === "/readyz" && req.method === "GET") {
+      services.notReady().then((why) => {
+        res.writeHead(why === null ? 200 : 503, { "content-type": "application/json" });
+        res.end(JSON.stringify(why === null ? { status: "ready" } : { status: "not_ready", reason: why }));
+      }, () => { res.writeHead(503).end(); });
       return;
     }
     const extra = extraRoutes.get(path);

@@ -24,4 +24,9 @@ export interface Services {
   openSession(transport: SessionTransport): void;
   /** True while the gateway accepts work (false once draining). */
   healthy(): boolean;
+  /**
+   * Readiness (GET /readyz): null when ready, else why not — draining, or the store does not
+   * answer within the bound, or the library is not loaded.
+   */
+  notReady(): Promise<string | null>;
 }
