@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 function recordingLogger(errors: string[]): Logger {
-  const logger: Logger = { info: () => undefined, warn: () => undefined, error: (msg) => { errors.push(msg); }, child: () => logger };
+  const logger: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (msg) => { errors.push(msg); }, child: () => logger };
   return logger;
 }
 
