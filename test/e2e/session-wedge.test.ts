@@ -72,3 +72,14 @@ test("an undecodable unary request is INVALID_ARGUMENT, and the gateway still se
   expect(err.metadata.get("ff-error-field")[0]).toBe("message");
   client.close();
 });
+
+test("an undecodable Connect binary or gRPC-Web request is INVALID_ARGUMENT naming message, not INTERNAL", async () => {
+  const url = `${h.gateway.httpAddress}/flowfabric.v1.ExecutionService/CreateExecution`;
+  const connect = await fetch(url, { method: "POST", headers: { "content-type": "application/proto" }, body: new Uint8Array([0xff, 0xff, 0xff]) });
+  expect(connect.status).toBe(400);
+  expect(connect.headers.get("ff-error-field")).toBe("message");
+  expect(((await connect.json()) as { code: string }).code).toBe("invalid_argument");
+  const web = await fetch(url, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: new Uint8Array([0, 0, 0, 0, 3, 0xff, 0xff, 0xff]) });
+  const trailer = Buffer.from(await web.arrayBuffer()).toString("latin1");
+  expect(web.headers.get("grpc-status") ?? /grpc-status:\s*(\d+)/.exec(trailer)?.[1]).toBe(String(grpc.status.INVALID_ARGUMENT));
+});

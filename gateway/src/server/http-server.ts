@@ -2,13 +2,13 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { createContextKey, createContextValues, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import {
   AdminService, ExecutionService, OPERATION_LIST, SignalService, StreamService, type TailStreamRequest, WorkerService,
 } from "@flowfabric/sdk/wire";
 import type { Logger } from "../logger.js";
 import { callContext, unaryCall, type CallContext } from "../rpc/call-context.js";
 import { unaryMirror } from "../rpc/task-operations.js";
+import { connectAdapter } from "./connect-adapter.js";
 import { connectError } from "./connect-error.js";
 import { connectTail } from "./connect-tail.js";
 import type { Services } from "./services.js";
@@ -77,11 +77,11 @@ export async function startHttpListener(opts: HttpListenerOptions, services: Ser
     });
   };
   // Strict JSON: an unknown field (usually a typo in a hand-written request) is an error, not ignored.
-  const adapter = connectNodeAdapter({
+  const adapter = connectAdapter({
     routes, grpc: false, grpcWeb: true, connect: true, readMaxBytes: opts.maxMessageBytes,
     jsonOptions: { ignoreUnknownFields: false },
     contextValues: (req) => createContextValues().set(PEER, `${req.socket.remoteAddress ?? ""}:${req.socket.remotePort ?? 0}`),
-  });
+  }, log);
   const handler: RequestListener = (req, res) => {
     const path = (req.url ?? "").split("?")[0] ?? "";
     if (path === "/healthz" && req.method === "GET") {
