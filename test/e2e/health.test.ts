@@ -1,7 +1,10 @@
 import { Redis } from "iovalkey";
 import { startGateway } from "../../gateway/src/index.js";
 import type { Logger } from "../../gateway/src/logger.js";
+import { storeNotReady } from "../../gateway/src/engine/store-checks.js";
+import { FlowFabricClient } from "../../sdk-ts/src/index.js";
 import { FAST, eventually } from "../support/gateway.js";
+import { RawSession } from "../support/raw-session.js";
 import { startTestServer, type TestServer } from "../support/redis.js";
 
 /** Liveness, readiness (a frozen store fails it within its bound) and the store checks at start. */
@@ -52,15 +55,30 @@ test("/healthz is liveness; /readyz fails within its bound while the store is fr
       process.kill(server.pid, "SIGCONT");
     }
     await eventually(() => get(`${g.httpAddress}/readyz`), (r) => r.status === 200);
-    await admin.call("FUNCTION", "DELETE", "flowfabric");
-    expect(await get(`${g.httpAddress}/readyz`)).toMatchObject({ status: 503, body: { reason: expect.stringContaining("not loaded") } });
-    await admin.call("FUNCTION", "FLUSH");
-  } finally {
-    const closing = g.close(200);
+    // Draining (a worker holds a task, so the drain waits its grace with the listeners open).
+    const producer = await FlowFabricClient.connect({ address: g.grpcAddress });
+    await producer.createExecution({ lane: "held", kind: "k", input: "" });
+    producer.close();
+    const s = new RawSession(g.grpcAddress);
+    s.send({ body: { case: "hello", value: { workerId: "w", instanceId: "health", lanes: ["held"], maxConcurrentTasks: 1 } } });
+    const task = (await s.next("tasks")).body.value.tasks[0]!;
+    s.send({ body: { case: "ack", value: { leaseIds: [task.fence!.leaseId] } } });
+    await eventually(async () => g.sessions.leaseCount, (n) => n === 1);
+    const closing = g.close(2000);
+    await s.next("drain");
     expect(await get(`${g.httpAddress}/readyz`)).toEqual({ status: 503, body: { status: "not_ready", reason: "draining" } });
+    expect(await get(`${g.httpAddress}/healthz`)).toEqual({ status: 200, body: { status: "draining" } });
+    s.kill();
     await closing;
+  } finally {
+    await g.close(0);
   }
 }, 30_000);
+
+test("readiness names a store without the library loaded", async () => {
+  await admin.call("FUNCTION", "FLUSH");
+  expect(await storeNotReady(admin, 300)).toMatch(/the flowfabric library \(version \d+\) is not loaded on 127\.0\.0\.1:\d+/);
+});
 
 test("a store that may evict keys is refused naming maxmemory-policy and FLOWFABRIC_ALLOW_EVICTION; allowed, it is a warning", async () => {
   await admin.config("SET", "maxmemory-policy", "allkeys-lru");
