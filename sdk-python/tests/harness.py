@@ -76,7 +76,7 @@ class Gateway:
                     self.grpc_address = m.group(1)
                 m = re.search(r"store:\s+(?:embedded \S+ at )?(redis\S*)", line)
                 if m:
-                    self.store_url = m.group(1)
+                    self.store_url = self._with_password(m.group(1))
                     ready.set()
             ready.set()
 
@@ -86,6 +86,14 @@ class Gateway:
             self.kill()
             raise RuntimeError("gateway did not start:\n" + "\n".join(self.output[-40:]))
         return self
+
+    def _with_password(self, url: str) -> str:
+        """The banner hides the embedded server's password; it is kept in the data folder (0600)."""
+        secret = os.path.join(self.data_dir, "embedded-password")
+        if "[REDACTED]" in url and os.path.exists(secret):
+            with open(secret, encoding="utf-8") as f:
+                return url.replace("[REDACTED]", f.read().strip())
+        return url
 
     def stop(self, timeout_s: float = 30.0) -> int:
         """SIGTERM (drain, then exit), SIGKILL after ``timeout_s``."""
