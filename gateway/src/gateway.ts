@@ -122,7 +122,8 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
     queues: () => servedQueues(registry),
     eligibleDepth: eligibleDepthReader(engine.connection, engine.partitions),
   }), options.gatewayId, options.leaseTtlMs);
-  const ops = new TaskOperations(engine, limits, options.leaseTtlMs, "unary", telemetry.metrics);
+  const suspension = new SuspensionOperations(engine, keyring, limits, signalLimits);
+  const ops = new TaskOperations(engine, limits, options.leaseTtlMs, suspension, "unary", telemetry.metrics);
   const tails = new TailRegistry(engine, {
     maxTails: options.maxTails,
     maxTailsPerClient: options.maxTailsPerClient,
@@ -138,7 +139,6 @@ export async function startGateway(start: StartOptions): Promise<Gateway> {
     ops,
     admin: new AdminHandlers(engine, keyring, options.waitpointKeyGraceMs),
     signals: new SignalHandlers(engine, keyring, limits, signalLimits, telemetry),
-    suspension: new SuspensionOperations(engine, keyring, limits, signalLimits),
     streams: new StreamHandlers(engine, limits, tails),
     auth,
     telemetry,

@@ -6,6 +6,11 @@ import {
   CancelTaskRequestSchema, CompleteTaskRequestSchema, DelayTaskRequestSchema, FailOutcome, FailTaskRequestSchema,
   RenewLeaseRequestSchema, UpdateProgressRequestSchema, type Task,
 } from "./gen/flowfabric/v1/worker_pb.js";
+import { CreateWaitpointRequestSchema, ResumeSignalsRequestSchema, SuspendTaskRequestSchema } from "./gen/flowfabric/v1/signal_pb.js";
+import {
+  fromSignal, fromSuspendResponse, fromWaitpointToken, toCondition, toTimeoutBehavior,
+  type ReceivedSignal, type ResumeReason, type SuspendOptions, type SuspendResult, type WaitpointHandle,
+} from "./signal-types.js";
 import { ErrorCode, FlowFabricError, LocalReason } from "./errors.js";
 import { ATTR_ERROR_REASON, ATTR_OUTCOME } from "./telemetry/attributes.js";
 import { OPERATIONS } from "./transport/worker-operations.js";
@@ -111,8 +116,14 @@ export class ClaimedTask {
   readonly tags: Readonly<Record<string, string>>;
   /** Priority (higher runs first). */
   readonly priority: number;
-  /** True when this resumes an attempt that was delayed, rather than starting a new one. */
+  /** True when this resumes an attempt that was suspended or delayed, rather than starting a new one. */
   readonly resumed: boolean;
+  /**
+   * Why a resumed attempt resumed: "signal" (its condition was met: see {@link resumeSignals}),
+   * "timeout" (a suspension with `onTimeout: "resume"`), "operator" (ResumeExecution) or "delay";
+   * "" for a new attempt.
+   */
+  readonly resumeReason: ResumeReason;
   /** Retries consumed so far. */
   readonly retryCount: number;
   /** Creation time of the execution, in Unix milliseconds. */
@@ -164,6 +175,7 @@ export class ClaimedTask {
     this.tags = Object.freeze({ ...task.tags });
     this.priority = task.priority;
     this.resumed = task.resumed;
+    this.resumeReason = task.resumeReason as ResumeReason;
     this.retryCount = task.retryCount;
     this.createdAtMs = Number(task.createdAtMs);
     this.deadlineAtMs = Number(task.deadlineAtMs);
@@ -324,6 +336,52 @@ export class ClaimedTask {
     await this.#settle("delay", create(DelayTaskRequestSchema, { fence: this.#fence, delayUntilMs: BigInt(Math.max(0, Math.floor(untilMs))) }));
   }
 
+  /**
+   * Suspends the attempt until signals meet `waitFor` (docs/signals.md). The lease and the slot
+   * are released at once and the task is consumed ("suspended"): once the condition is met (or an
+   * `onTimeout: "resume"` timeout passes, or an operator resumes it) the execution is pushed again,
+   * to any worker of the lane, as the same attempt with `resumed` true. The returned waitpoint's
+   * token lets anyone signal it (`FlowFabricClient.deliverSignal`); the attempt's pending
+   * waitpoints ({@link createPendingWaitpoint}) join the suspension. When their buffered signals
+   * already meet the condition nothing is suspended: "already_satisfied", the lease is kept and
+   * the handler simply continues ({@link resumeSignals} returns the signals).
+   */
+  async suspend(options: SuspendOptions): Promise<SuspendResult> {
+    const response = await this.#settle("suspend", create(SuspendTaskRequestSchema, {
+      fence: this.#fence,
+      reasonCode: options.reasonCode ?? "",
+      waitFor: toCondition(options.waitFor),
+      timeoutMs: BigInt(Math.max(0, Math.floor(options.timeoutMs ?? 0))),
+      onTimeout: toTimeoutBehavior(options.onTimeout),
+      waitpointKey: options.waitpointKey ?? "",
+      ...this.#traceHeaders(),
+    }));
+    return fromSuspendResponse(response.outcome, response.waitpoint);
+  }
+
+  /**
+   * Creates a pending waitpoint for this attempt, before suspending: hand its token to an outside
+   * system now; signals it sends before the suspend are buffered and counted by it. The waitpoint
+   * (and its token) expires after `expiresInMs` (default and maximum: the gateway's
+   * pending-waitpoint lifetime, 7 days). `key` ("" for none) is unique among the attempt's open waitpoints.
+   */
+  async createPendingWaitpoint(key: string, options: { readonly expiresInMs?: number } = {}): Promise<WaitpointHandle> {
+    const response = await this.#operate("createWaitpoint", create(CreateWaitpointRequestSchema, {
+      fence: this.#fence, waitpointKey: key, expiresInMs: BigInt(Math.max(0, Math.floor(options.expiresInMs ?? 0))),
+    }));
+    return fromWaitpointToken(response.waitpoint);
+  }
+
+  /**
+   * The signals that satisfied this attempt's last resume (or already-satisfied suspend), in
+   * delivery order: name, payload bytes, source, time. Empty for a new attempt and for a timeout
+   * or operator resume; never another attempt's.
+   */
+  async resumeSignals(): Promise<ReceivedSignal[]> {
+    const response = await this.#operate("resumeSignals", create(ResumeSignalsRequestSchema, { fence: this.#fence }));
+    return response.signals.map(fromSignal);
+  }
+
   /** The worker's handle (see {@link TaskControl}). */
   get [TASK_CONTROL](): TaskControl {
     return this.#control;
@@ -368,7 +426,7 @@ export class ClaimedTask {
         `the lease of ${this.executionId} is gone (${reason?.kind ?? "lease_lost"}: ${reason?.message ?? ""})`);
     }
     throw FlowFabricError.local(ErrorCode.FAILED_PRECONDITION, LocalReason.TASK_CONSUMED,
-      `task ${this.executionId} was already completed, failed, cancelled or delayed`);
+      `task ${this.executionId} was already completed, failed, cancelled, delayed or suspended`);
   }
 
   async #operate<K extends OperationKind>(kind: K, request: OperationRequest<K>): Promise<OperationResponse<K>> {
@@ -400,6 +458,12 @@ export class ClaimedTask {
       try {
         const response = await this.#channel.submit(this, kind, request);
         const op = OPERATIONS[kind];
+        if (op.keepsLease(response)) {
+          // e.g. a suspend already satisfied: the task keeps its lease and goes on running.
+          this.#span?.addEvent(op.spanName, { [ATTR_OUTCOME]: op.outcome(response) ?? kind });
+          this.#state = "running";
+          return response;
+        }
         this.#span?.addEvent(op.spanName).setAttribute(ATTR_OUTCOME, op.outcome(response) ?? kind);
         this.#end("consumed");
         return response;

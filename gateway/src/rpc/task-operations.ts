@@ -6,10 +6,13 @@ import {
   type FailTaskResponse, FailTaskResponseSchema, type OperationBody, type OperationKind, type OperationRequest,
   type OperationResponse, type RenewLeaseRequest, type RenewLeaseResponse, RenewLeaseResponseSchema, type UpdateProgressRequest,
   type UpdateProgressResponse, UpdateProgressResponseSchema, type WorkerOperation,
+  type CreateWaitpointRequest, type CreateWaitpointResponse, type ResumeSignalsRequest, type ResumeSignalsResponse,
+  type SuspendTaskRequest, type SuspendTaskResponse,
 } from "@flowfabric/sdk/wire";
 import type { EngineBackend } from "../engine/backend.js";
 import { GatewayError } from "../errors.js";
 import { GatewayMetrics } from "../telemetry/gateway-metrics.js";
+import type { SuspensionOperations } from "./suspension-operations.js";
 import * as v from "./validate.js";
 
 /**
@@ -43,9 +46,23 @@ export class TaskOperations implements OperationHandlers {
     private readonly engine: EngineBackend,
     private readonly limits: v.Limits,
     private readonly leaseTtlMs: number,
+    /** Suspend, create waitpoint, resume signals (rpc/suspension-operations.ts). */
+    private readonly suspension: SuspensionOperations,
     private readonly sessionIdForUnary = "unary",
     private readonly metrics: GatewayMetrics = new GatewayMetrics(),
   ) {}
+
+  suspend(req: SuspendTaskRequest, field = ""): Promise<SuspendTaskResponse> {
+    return this.suspension.suspend(req, (name) => prefix(field, name));
+  }
+
+  createWaitpoint(req: CreateWaitpointRequest, field = ""): Promise<CreateWaitpointResponse> {
+    return this.suspension.createWaitpoint(req, (name) => prefix(field, name));
+  }
+
+  resumeSignals(req: ResumeSignalsRequest, field = ""): Promise<ResumeSignalsResponse> {
+    return this.suspension.resumeSignals(req, (name) => prefix(field, name));
+  }
 
   async renewLease(req: RenewLeaseRequest, field = ""): Promise<RenewLeaseResponse> {
     const fence = v.fence(req.fence, prefix(field, "fence"), this.limits);

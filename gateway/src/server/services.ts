@@ -3,7 +3,6 @@ import type { ExecutionHandlers } from "../rpc/execution-service.js";
 import type { StreamHandlers } from "../rpc/stream-service.js";
 import type { AdminHandlers } from "../rpc/admin-service.js";
 import type { SignalHandlers } from "../rpc/signal-service.js";
-import type { SuspensionOperations } from "../rpc/suspension-operations.js";
 import type { TaskOperations } from "../rpc/task-operations.js";
 import type { SessionTransport } from "../sessions/session-transport.js";
 import type { GatewayTelemetry } from "../telemetry/gateway-telemetry.js";
@@ -14,8 +13,6 @@ export interface Services {
   readonly ops: TaskOperations;
   readonly admin: AdminHandlers;
   readonly signals: SignalHandlers;
-  /** Worker suspension operations (also reachable through `ops` on the Session stream). */
-  readonly suspension: SuspensionOperations;
   readonly streams: StreamHandlers;
   /** The access check of every call (auth/authorizer.ts). */
   readonly auth: Authorizer;

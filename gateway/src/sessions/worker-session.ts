@@ -5,7 +5,7 @@ import {
   ATTR_SESSION_CLOSE_REASON, CancelRequestedSchema, DrainSchema, HeartbeatAckSchema, type Hello,
   isOperationBody, LeaseLostSchema, type LeaseStatus, LeaseStatusSchema, MAX_BATCH_MESSAGES, type OperationBody, OperationErrorSchema, OPERATIONS,
   PartitionConfigSchema, PingSchema, PongSchema, responseBatch, responseSize, sessionOutbox, type SessionRequest,
-  type SessionResponse, SessionResponseSchema, type Task, TaskPushSchema, type TurnBatcher, WelcomeSchema,
+  type SessionResponse, SessionResponseSchema, type Task, TaskPushSchema, type TurnBatcher, WelcomeSchema, type WorkerOperation,
 } from "@flowfabric/sdk/wire";
 import type { Authorizer } from "../auth/authorizer.js";
 import { Caller } from "../auth/caller.js";
@@ -351,11 +351,12 @@ export class WorkerSession implements SchedulableSession {
       this.operationError(requestId, GatewayError.invalid("request_id", `must be 1..${MAX_REQUEST_ID_BYTES} bytes`));
       return;
     }
-    const op = OPERATIONS[body.case];
+    const op: WorkerOperation = OPERATIONS[body.case];
     const leaseId = body.value.fence?.leaseId ?? "";
     // The handler is done with a settling task: its slot is free now, so the next claim is
     // pipelined with this operation instead of waiting for it (one Redis round trip per cycle).
-    const settling = op.settles ? this.markSettling(leaseId) : undefined;
+    // A suspend may keep the lease (already satisfied): its slot is freed by the answer instead.
+    const settling = op.settlesOnArrival ? this.markSettling(leaseId) : undefined;
     const span = this.deps.telemetry.startOperation(op, body.value, this.span, this.tasks.get(leaseId));
     try {
       // A lease this session holds is of its namespace; any other fence is looked up (tokens
@@ -363,20 +364,21 @@ export class WorkerSession implements SchedulableSession {
       if (!this.caller.allNamespaces && !this.tasks.has(leaseId) && body.value.fence) {
         await this.deps.auth.requireExecutionIn(body.value.fence.executionId, `${op.field}.fence.execution_id`, this.namespace);
       }
-      const response = { case: body.case, value: await runOperation(this.deps.ops, body, op.field) } as SessionResponse["body"];
+      const value = await runOperation(this.deps.ops, body, op.field);
+      const response = { case: body.case, value } as SessionResponse["body"];
       this.deps.telemetry.endOperation(span, op, response.value);
       // The answer first: a push waiting for this slot must follow it (sendPushes).
       this.send(response, requestId);
-      if (op.settles) this.settle(leaseId);
+      if (op.settles && !op.keepsLease(value)) this.settle(leaseId);
     } catch (err) {
       const ge = GatewayError.from(err);
       this.deps.telemetry.endOperation(span, op, undefined, ge);
       if (ge.reason === Reason.INTERNAL) this.log.error("operation failed", { op: body.case, err: String(err) });
       this.operationError(requestId, ge);
-      if (settling && DEFINITIVE.has(ge.reason)) this.settle(leaseId);
+      if (op.settles && DEFINITIVE.has(ge.reason)) this.settle(leaseId);
       else if (settling) this.tasks.settleFailed(settling, Date.now());
     }
-    if (settling) this.sendPushes();
+    if (op.settles) this.sendPushes();
   }
 
   private settle(leaseId: string): void {

@@ -35,6 +35,7 @@ import {
   FailOutcome, SessionRequestSchema, WorkerService,
   type SessionRequest, type SessionResponse,
 } from "../gen/flowfabric/v1/worker_pb.js";
+import { SuspendOutcome } from "../gen/flowfabric/v1/signal_pb.js";
 import { operationSpanName } from "../telemetry/attributes.js";
 
 /** A unary method of `WorkerService`, typed with its messages (as the generated descriptor is). */
@@ -50,6 +51,12 @@ interface OperationEntry<M extends UnaryMethod> {
    * and an unanswered one is re-sent after a reconnect even when the lease was lost meanwhile.
    */
   readonly settles: boolean;
+  /**
+   * A settling operation whose success may leave the task held (suspend answered
+   * ALREADY_SATISFIED): true for such a response. The gateway then frees the slot only once the
+   * answer says so (not when the request arrives), and the SDK's task returns to `running`.
+   */
+  keepsLease?(response: MessageShape<M["output"]>): boolean;
   /** `flowfabric.outcome` of a success (span attribute); absent: none. */
   outcome?(response: MessageShape<M["output"]>): string;
   /**
@@ -99,6 +106,17 @@ export const WORKER_OPERATIONS = {
     variableBytes: (r) => utf8(r.reason),
   }),
   delay: operation({ method: WorkerService.method.delayTask, settles: true, outcome: () => "delayed" }),
+  suspend: operation({
+    method: WorkerService.method.suspendTask, settles: true,
+    keepsLease: (r) => r.outcome === SuspendOutcome.ALREADY_SATISFIED,
+    outcome: (r) => (r.outcome === SuspendOutcome.ALREADY_SATISFIED ? "already_satisfied" : "suspended"),
+    variableBytes: (r) => utf8(r.reasonCode) + utf8(r.waitpointKey) + (r.waitFor?.signalNames ?? []).reduce((n, x) => n + utf8(x) + 4, 0),
+  }),
+  createWaitpoint: operation({
+    method: WorkerService.method.createWaitpoint, settles: false,
+    variableBytes: (r) => utf8(r.waitpointKey),
+  }),
+  resumeSignals: operation({ method: WorkerService.method.resumeSignals, settles: false }),
   appendFrame: operation({
     method: WorkerService.method.appendFrame, settles: false,
     variableBytes: (r) => r.payload.byteLength + utf8(r.frameType) + utf8(r.correlationId) + mapBytes(r.metadata),
@@ -137,6 +155,13 @@ export interface WorkerOperation<K extends OperationKind = OperationKind> {
   readonly spanName: string;
   /** See {@link OperationEntry.settles}. */
   readonly settles: boolean;
+  /**
+   * True when the slot is free as soon as the request arrives (a settling operation without
+   * {@link OperationEntry.keepsLease}); false: only once a success that does not keep the lease.
+   */
+  readonly settlesOnArrival: boolean;
+  /** See {@link OperationEntry.keepsLease} (false when the entry has none). */
+  keepsLease(response: OperationResponse<K>): boolean;
   /** `flowfabric.outcome` of a successful response; undefined when the operation has none. */
   outcome(response: OperationResponse<K>): string | undefined;
   /** Estimated bytes of the request's variable-size fields (0 when it has none). */
@@ -154,6 +179,8 @@ function derive<K extends OperationKind>(kind: K): WorkerOperation<K> {
     path: `/${WorkerService.typeName}/${entry.method.name}`,
     spanName: operationSpanName(kind),
     settles: entry.settles,
+    settlesOnArrival: entry.settles && entry.keepsLease === undefined,
+    keepsLease: (response: OperationResponse<K>) => entry.keepsLease?.(response) ?? false,
     outcome: (response: OperationResponse<K>) => entry.outcome?.(response),
     variableBytes: (request: OperationRequest<K>) => entry.variableBytes?.(request) ?? 0,
   });
