@@ -13,7 +13,7 @@
  *
  * Flags (each also an environment variable):
  *   --only flowfabric|bullmq          BENCH_ONLY
- *   --scenarios drain,steady,frames   BENCH_SCENARIOS (frames: FlowFabric only)
+ *   --scenarios drain,steady,frames,suspend   BENCH_SCENARIOS (frames, suspend: FlowFabric only)
  *   --n 20000                         BENCH_N
  *   --concurrency 10,100              BENCH_CONCURRENCY
  *   --rates 2000[,5000]               BENCH_RATES
@@ -28,6 +28,7 @@
  * Output: a Markdown table on stdout, raw results as JSON in .bench/results.json.
  */
 import { renderFramesTable, runFramesBench, type FramesBenchResult } from "./frames.js";
+import { renderSuspendTable, runSuspendBench, type SuspendBenchResult } from "./suspend.js";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -79,7 +80,7 @@ function parseArgs(argv: string[]): Config {
     else flags.set(a.slice(2), argv[++i] ?? "");
   }
   if (flags.has("help")) {
-    console.log("usage: npm run bench -- [--only flowfabric|bullmq] [--scenarios drain,steady,frames] [--n N] " +
+    console.log("usage: npm run bench -- [--only flowfabric|bullmq] [--scenarios drain,steady,frames,suspend] [--n N] " +
       "[--concurrency 10,100] [--rates 2000] [--duration-ms 5000] [--warmup-ms 1000] [--steady-concurrency 100] " +
       "[--out .bench/results.json] [--no-persistence] [--tracing]");
     process.exit(0);
@@ -89,8 +90,8 @@ function parseArgs(argv: string[]): Config {
   const nums = (s: string, what: string) => list(s).map((x) => positiveInt(x, what));
   const only = list(get("only", "BENCH_ONLY", "flowfabric,bullmq").toLowerCase());
   for (const o of only) if (!SYSTEMS[o]) throw new Error(`--only: unknown system ${o} (flowfabric, bullmq)`);
-  const scenarios = list(get("scenarios", "BENCH_SCENARIOS", "drain,steady,frames"));
-  for (const s of scenarios) if (s !== "drain" && s !== "steady" && s !== "frames") throw new Error(`--scenarios: unknown scenario ${s}`);
+  const scenarios = list(get("scenarios", "BENCH_SCENARIOS", "drain,steady,frames,suspend"));
+  for (const s of scenarios) if (!["drain", "steady", "frames", "suspend"].includes(s)) throw new Error(`--scenarios: unknown scenario ${s}`);
   return {
     only,
     scenarios,
@@ -282,6 +283,14 @@ async function main(): Promise<void> {
       frames = await runFramesBench(server.url);
     }
 
+    // Suspend -> signal -> resume -> complete cycles (FlowFabric only), at 1 and 100 concurrent.
+    let suspend: SuspendBenchResult[] | undefined;
+    if (cfg.scenarios.includes("suspend") && cfg.only.includes("flowfabric")) {
+      await admin.reset();
+      process.stderr.write("bench: FlowFabric suspend/resume ...\n");
+      suspend = await runSuspendBench(server.url);
+    }
+
     const report = {
       startedAt,
       finishedAt: new Date().toISOString(),
@@ -290,6 +299,7 @@ async function main(): Promise<void> {
       config: { ...cfg, out: undefined },
       records,
       frames,
+      suspend,
     };
     mkdirSync(dirname(cfg.out), { recursive: true });
     writeFileSync(cfg.out, `${JSON.stringify(report, null, 2)}\n`);
@@ -298,6 +308,7 @@ async function main(): Promise<void> {
       `${cpus().length} cores, Node ${process.version})\n`);
     console.log(renderTable(cfg, records));
     if (frames) console.log(`\n### Output frames (FlowFabric)\n\n${renderFramesTable(frames)}`);
+    if (suspend) console.log(`\n### Suspend → signal → resume → complete (FlowFabric)\n\n${renderSuspendTable(suspend)}`);
     if (cfg.tracing) console.log(`\nTracing on: ${spansInThisProcess()} spans ended in the bench process (producer, worker).`);
     console.log(`\nRaw results: ${cfg.out}`);
   } finally {
