@@ -13,9 +13,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import grpc
 
-from .v1 import execution_pb2, stream_pb2, worker_pb2
+from .v1 import execution_pb2, signal_pb2, stream_pb2, worker_pb2
 
-_MODULES = (execution_pb2, stream_pb2, worker_pb2)
+_MODULES = (execution_pb2, signal_pb2, stream_pb2, worker_pb2)
 
 #: Receive/send limit: above the gateway's default max_message_bytes (8 MiB) so its limit bites first.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
