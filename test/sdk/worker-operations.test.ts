@@ -3,6 +3,7 @@ import {
   CompleteTaskResponseSchema, FailOutcome, FailTaskResponseSchema, SessionRequestSchema, SessionResponseSchema, WorkerService,
   type SessionRequest,
 } from "../../sdk-ts/src/gen/flowfabric/v1/worker_pb.js";
+import { SuspendOutcome, SuspendTaskResponseSchema } from "../../sdk-ts/src/gen/flowfabric/v1/signal_pb.js";
 import { operationSpanName } from "../../sdk-ts/src/telemetry/attributes.js";
 import { requestSize } from "../../sdk-ts/src/transport/session-batching.js";
 import {
@@ -33,8 +34,12 @@ describe("the worker operation table", () => {
     expect(op.spanName).toBe(operationSpanName(kind));
   });
 
-  test("the settling operations are complete, fail, cancel and delay", () => {
-    expect(OPERATION_LIST.filter((op) => op.settles).map((op) => op.kind).sort()).toEqual(["cancel", "complete", "delay", "fail"]);
+  test("the settling operations are complete, fail, cancel, delay and suspend; only suspend may keep the lease", () => {
+    expect(OPERATION_LIST.filter((op) => op.settles).map((op) => op.kind).sort()).toEqual(["cancel", "complete", "delay", "fail", "suspend"]);
+    expect(OPERATION_LIST.filter((op) => op.settles && !op.settlesOnArrival).map((op) => op.kind)).toEqual(["suspend"]);
+    expect(OPERATIONS.suspend.keepsLease(create(SuspendTaskResponseSchema, { outcome: SuspendOutcome.ALREADY_SATISFIED }))).toBe(true);
+    expect(OPERATIONS.suspend.keepsLease(create(SuspendTaskResponseSchema, { outcome: SuspendOutcome.SUSPENDED }))).toBe(false);
+    expect(OPERATIONS.complete.keepsLease(create(CompleteTaskResponseSchema))).toBe(false);
   });
 
   test("outcomes: settling operations name theirs, fail by its response; others have none", () => {
