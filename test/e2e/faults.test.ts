@@ -95,7 +95,7 @@ test("a worker process killed with SIGKILL mid-task: its executions are requeued
 
 test("gateway restart: workers reconnect and their held leases survive (the task is not run again)", async () => {
   const lane = "restart";
-  const first: Gateway = await startGateway({ ...FAST, leaseTtlMs: 3000, heartbeatIntervalMs: 300, grpcPort: 0, httpPort: 0, valkeyUrl: h.server.url });
+  const first: Gateway = await startGateway({ ...FAST, leaseTtlMs: 10000, heartbeatIntervalMs: 300, grpcPort: 0, httpPort: 0, valkeyUrl: h.server.url });
   const port = Number(first.grpcAddress.split(":")[1]);
   const producer = await FlowFabricClient.connect({ address: first.grpcAddress });
   const { worker, running, release, runs } = await gatedWorker(first.grpcAddress, "restarter", lane, "finished across a restart");
@@ -103,9 +103,9 @@ test("gateway restart: workers reconnect and their held leases survive (the task
   const task = await running;
   producer.close();
   await first.close(200); // Drain, then gone
-  const second = await startGateway({ ...FAST, leaseTtlMs: 3000, heartbeatIntervalMs: 300, grpcPort: port, httpPort: 0, valkeyUrl: h.server.url });
+  const second = await startGateway({ ...FAST, leaseTtlMs: 10000, heartbeatIntervalMs: 300, grpcPort: port, httpPort: 0, valkeyUrl: h.server.url });
   cleanup.push(() => second.close(0));
-  await eventually(async () => second.sessions.leaseCount, (n) => n === 1, 5000); // re-adopted on the new gateway
+  await eventually(async () => second.sessions.leaseCount, (n) => n === 1, 15_000); // re-adopted on the new gateway
   expect(task.isLeaseHealthy()).toBe(true);
   release();
   await expectFinishedOnce(executionId, runs, "finished across a restart");
@@ -115,7 +115,7 @@ test("gateway restart: workers reconnect and their held leases survive (the task
 test("gateway crash (SIGKILL, no drain): workers reconnect to its replacement and keep their leases", async () => {
   const lane = "crashed-gateway";
   const port = await freePort();
-  const env = { VALKEY_URL: h.server.url, FLOWFABRIC_GRPC_PORT: String(port), FLOWFABRIC_PARTITIONS: String(FAST.partitions), FLOWFABRIC_LEASE_TTL_MS: "4000", FLOWFABRIC_HEARTBEAT_INTERVAL_MS: "500" };
+  const env = { VALKEY_URL: h.server.url, FLOWFABRIC_GRPC_PORT: String(port), FLOWFABRIC_PARTITIONS: String(FAST.partitions), FLOWFABRIC_LEASE_TTL_MS: "15000", FLOWFABRIC_HEARTBEAT_INTERVAL_MS: "500" };
   const first = startMain(env);
   cleanup.push(() => { first.child.kill("SIGKILL"); });
   const address = await grpcAddressOf(first);
