@@ -3,8 +3,8 @@ in a child process, with an embedded redis-server/valkey-server in a temporary d
 unset), or attached to another gateway's server. Ports are free loopback ports; the addresses are
 read from what main.ts prints. Nothing is mocked.
 
-Environment: FLOWFABRIC_NODE (default ``node``) runs the gateway; the repository root is found
-from this file.
+Environment: FLOWFABRIC_NODE (default ``node``) runs the gateway; FLOWFABRIC_GATEWAY_ROOT names the
+checkout whose gateway runs (default: this repository, found from this file).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import time
 from typing import Dict, List, Optional
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-MAIN = os.path.join(ROOT, "gateway", "src", "main.ts")
+#: The checkout whose gateway the tests run (default: this one).
+GATEWAY_ROOT = os.environ.get("FLOWFABRIC_GATEWAY_ROOT", ROOT)
+MAIN = os.path.join(GATEWAY_ROOT, "gateway", "src", "main.ts")
 NODE = os.environ.get("FLOWFABRIC_NODE", "node")
 SRC = os.path.join(ROOT, "sdk-python", "src")
 
@@ -63,7 +65,7 @@ class Gateway:
         self.store_url = ""
 
     def start(self, timeout_s: float = 90.0) -> "Gateway":
-        self.proc = subprocess.Popen([NODE, "--import", "tsx", MAIN], cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([NODE, "--import", "tsx", MAIN], cwd=GATEWAY_ROOT, env=self.env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ready = threading.Event()
 

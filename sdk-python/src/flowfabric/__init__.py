@@ -17,14 +17,15 @@ from .errors import FlowFabricError, LocalReason
 from .options import WorkerOptions
 from .task import AsyncClaimedTask, ClaimedTask
 from .types import (
-    AbortReason, AppendFrameResult, CancelResult, CreatedExecution, ExecutionDescription, ExecutionResult,
-    ExecutionSpec, FailResult, Frame, ReadStreamResult, RetryPolicy, SettleResult, StreamEnd,
+    AbortReason, AppendFrameResult, CancelResult, CreatedExecution, DeliverSignalResult, ExecutionDescription,
+    ExecutionResult, ExecutionSpec, FailResult, Frame, ReadStreamResult, RetryPolicy, SettleResult, Signal, StreamEnd,
+    SuspendResult, WaitpointToken,
 )
 from .worker import Worker
 
 __all__ = [
     "AbortReason", "AppendFrameResult", "AsyncClaimedTask", "CancelResult", "ClaimedTask", "Client",
-    "CreatedExecution", "ExecutionDescription", "ExecutionResult", "ExecutionSpec", "FailResult", "FlowFabricError",
-    "Frame", "FrameTail", "LocalReason", "ReadStreamResult", "RetryPolicy", "SettleResult", "StreamEnd",
-    "TaskFailure", "Worker", "WorkerOptions", "__version__",
+    "CreatedExecution", "DeliverSignalResult", "ExecutionDescription", "ExecutionResult", "ExecutionSpec", "FailResult", "FlowFabricError",
+    "Frame", "FrameTail", "LocalReason", "ReadStreamResult", "RetryPolicy", "SettleResult", "Signal", "StreamEnd", "SuspendResult",
+    "TaskFailure", "WaitpointToken", "Worker", "WorkerOptions", "__version__",
 ]

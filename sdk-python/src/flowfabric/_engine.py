@@ -22,14 +22,15 @@ from typing import Callable, Dict, List, Optional, Tuple
 from ._version import SDK_NAME
 from .errors import FlowFabricError, LocalReason
 from .options import WorkerOptions
-from .types import AppendFrameResult, FailResult, SettleResult
-from .v1 import worker_pb2
+from .types import AppendFrameResult, FailResult, SettleResult, Signal, SuspendResult, WaitpointToken
+from .v1 import signal_pb2, worker_pb2
 
 log = logging.getLogger("flowfabric.worker")
 
 Send = Callable[[worker_pb2.SessionRequest], None]
 
 #: Every task operation: whether it ends the task, and how its answer becomes a Python value.
+#: (A suspend ends the task unless the gateway answers ALREADY_SATISFIED: see KEEPS_LEASE.)
 OPERATIONS: Dict[str, Tuple[bool, Callable]] = {
     "renew_lease": (False, lambda r: r.lease_expires_at_ms),
     "update_progress": (False, lambda r: None),
@@ -40,6 +41,14 @@ OPERATIONS: Dict[str, Tuple[bool, Callable]] = {
         r.retry_at_ms, r.retry_count, r.reconciled)),
     "cancel": (True, lambda r: SettleResult(r.reconciled)),
     "delay": (True, lambda r: None),
+    "suspend": (True, SuspendResult.from_proto),
+    "create_waitpoint": (False, lambda r: WaitpointToken.from_proto(r.waitpoint)),
+    "resume_signals": (False, lambda r: [Signal.from_proto(s) for s in r.signals]),
+}
+
+#: Answers after which a settling operation leaves the task running (it keeps its lease).
+KEEPS_LEASE: Dict[str, Callable] = {
+    "suspend": lambda r: r.outcome == signal_pb2.SUSPEND_OUTCOME_ALREADY_SATISFIED,
 }
 
 
@@ -256,10 +265,15 @@ class Engine:
             op.future.set_exception(FlowFabricError.local("INTERNAL", LocalReason.PROTOCOL_VIOLATION,
                                                           f"{op.kind} answered with {body}"))
             return
-        value = convert(getattr(resp, body))
+        answer = getattr(resp, body)
+        value = convert(answer)
         if terminal:
             with self.lock:
-                self._end(task, "consumed")
+                keeps = KEEPS_LEASE.get(op.kind)
+                if keeps is not None and keeps(answer) and not task._lost_while_settling:
+                    task._state = "running"
+                else:
+                    self._end(task, "consumed")
         op.future.set_result(value)
 
     def lose(self, task, kind: str, message: str, fail_pending: bool = False, keep_settle: bool = False) -> None:

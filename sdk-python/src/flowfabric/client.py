@@ -13,10 +13,10 @@ from . import _tracing
 from ._rpc import ChannelConfig, bind
 from .errors import FlowFabricError, LocalReason
 from .types import (
-    CancelResult, CreatedExecution, ExecutionDescription, ExecutionResult, ExecutionSpec, Frame, ReadStreamResult,
-    StreamEnd,
+    CancelResult, CreatedExecution, DeliverSignalResult, ExecutionDescription, ExecutionResult, ExecutionSpec, Frame,
+    ReadStreamResult, StreamEnd, WaitpointToken, state_name, to_bytes,
 )
-from .v1 import execution_pb2, stream_pb2
+from .v1 import execution_pb2, signal_pb2, stream_pb2
 
 #: Most executions in one CreateExecutions call (the gateway's limit).
 CREATE_BATCH_MAX = 1000
@@ -43,7 +43,8 @@ class Client:
         self._calls = {name: bind(self._channel, name) for name in (
             "ExecutionService.CreateExecution", "ExecutionService.CreateExecutions",
             "ExecutionService.DescribeExecution", "ExecutionService.GetResult",
-            "ExecutionService.CancelExecution", "StreamService.ReadStream", "StreamService.TailStream")}
+            "ExecutionService.CancelExecution", "ExecutionService.ResumeExecution", "SignalService.DeliverSignal",
+            "StreamService.ReadStream", "StreamService.TailStream")}
 
     # -- executions ------------------------------------------------------------------------------
     def create_execution(self, lane: str, kind: str = "", input=b"", **spec) -> CreatedExecution:
@@ -102,6 +103,25 @@ class Client:
         return CancelResult.from_proto(self._unary(
             "ExecutionService.CancelExecution", execution_pb2.CancelExecutionRequest(execution_id=execution_id,
                                                                                      reason=reason)))
+
+    def resume_execution(self, execution_id: str) -> str:
+        """Resumes a suspended execution as an operator (no signal; resume reason "operator");
+        returns its new state. FAILED_PRECONDITION / EXECUTION_NOT_SUSPENDED otherwise."""
+        response = self._unary("ExecutionService.ResumeExecution",
+                               execution_pb2.ResumeExecutionRequest(execution_id=execution_id))
+        return state_name(response.state)
+
+    # -- signals ---------------------------------------------------------------------------------
+    def deliver_signal(self, execution_id: str, waitpoint: WaitpointToken, name: str, payload=b"", *,
+                       source: str = "", idempotency_key: str = "") -> DeliverSignalResult:
+        """Delivers a signal to a waitpoint (from ``task.suspend()``/``create_waitpoint()``); the
+        token is checked first (a bad one: PERMISSION_DENIED / INVALID_TOKEN). An idempotency key
+        already delivered to the waitpoint answers "duplicate" and changes nothing."""
+        return DeliverSignalResult.from_proto(self._unary(
+            "SignalService.DeliverSignal", signal_pb2.DeliverSignalRequest(
+                execution_id=execution_id, waitpoint_id=waitpoint.waitpoint_id, token=waitpoint.token, name=name,
+                payload=to_bytes(payload), source=source, idempotency_key=idempotency_key),
+            _tracing.metadata()))
 
     # -- output frames ---------------------------------------------------------------------------
     def read_stream(self, execution_id: str, attempt_index: int = 0, *, after_entry_id: str = "",

@@ -14,11 +14,13 @@ import json
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from .errors import FlowFabricError, LocalReason
-from .types import AbortReason, AppendFrameResult, FailResult, Payload, SettleResult, to_bytes
-from .v1 import common_pb2, worker_pb2
+from .types import (
+    AbortReason, AppendFrameResult, FailResult, Payload, SettleResult, Signal, SuspendResult, WaitpointToken, to_bytes,
+)
+from .v1 import common_pb2, signal_pb2, worker_pb2
 
 #: Consecutive missed renewals after which :meth:`ClaimedTask.is_lease_healthy` turns False.
 UNHEALTHY_AFTER_MISSED_RENEWALS = 3
@@ -48,8 +50,10 @@ class _TaskBase:
         self.namespace: str = task.namespace
         self.tags: Dict[str, str] = dict(task.tags)
         self.priority: int = task.priority
-        #: True when this resumes an attempt that was delayed, rather than starting a new one.
+        #: True when this resumes an attempt that was delayed or suspended, rather than starting a new one.
         self.resumed: bool = task.resumed
+        #: Why it resumed: "signal" (see resume_signals()), "timeout", "operator", "delay"; "" for a new attempt.
+        self.resume_reason: str = task.resume_reason
         self.retry_count: int = task.retry_count
         self.created_at_ms: int = task.created_at_ms
         self.deadline_at_ms: int = task.deadline_at_ms
@@ -133,6 +137,24 @@ class _TaskBase:
         return self._engine.submit(self, "delay", worker_pb2.DelayTaskRequest(
             fence=self._fence, delay_until_ms=max(0, int(until_ms))))
 
+    def _op_suspend(self, wait_for: Union[str, Sequence[str]], mode: str, count: int, timeout_s: Optional[float],
+                    on_timeout: str, reason_code: str, waitpoint_key: str) -> Future:
+        tp, ts = self._settle_headers()
+        names = [wait_for] if isinstance(wait_for, str) else list(wait_for)
+        return self._engine.submit(self, "suspend", signal_pb2.SuspendTaskRequest(
+            fence=self._fence, reason_code=reason_code, waitpoint_key=waitpoint_key, traceparent=tp, tracestate=ts,
+            wait_for=signal_pb2.SignalCondition(signal_names=names, count=count,
+                                                mode=signal_pb2.SignalMatchMode.Value(f"SIGNAL_MATCH_MODE_{mode.upper()}")),
+            timeout_ms=int((timeout_s or 0) * 1000),
+            on_timeout=signal_pb2.SuspensionTimeoutBehavior.Value(f"SUSPENSION_TIMEOUT_BEHAVIOR_{on_timeout.upper()}")))
+
+    def _op_waitpoint(self, key: str, expires_in_s: Optional[float]) -> Future:
+        return self._engine.submit(self, "create_waitpoint", signal_pb2.CreateWaitpointRequest(
+            fence=self._fence, waitpoint_key=key, expires_in_ms=int((expires_in_s or 0) * 1000)))
+
+    def _op_resume_signals(self) -> Future:
+        return self._engine.submit(self, "resume_signals", signal_pb2.ResumeSignalsRequest(fence=self._fence))
+
     def _op_progress(self, percent: float, message: str) -> Future:
         return self._engine.submit(self, "update_progress", worker_pb2.UpdateProgressRequest(
             fence=self._fence, percent=percent, message=message))
@@ -203,6 +225,26 @@ class ClaimedTask(_TaskBase):
         """Releases the lease; the same attempt resumes at ``until_ms`` (Unix ms) or after ``delay_s``."""
         self._op_delay(until_ms, delay_s).result()
 
+    def suspend(self, wait_for: Union[str, Sequence[str]] = (), *, mode: str = "any", count: int = 0,
+                timeout_s: Optional[float] = None, on_timeout: str = "fail", reason_code: str = "",
+                waitpoint_key: str = "") -> SuspendResult:
+        """Suspends the attempt until signals named ``wait_for`` arrive (``mode`` "any", "all" or
+        "count" with ``count``; no names: any signal). Outcome "suspended": the lease is released,
+        return from the handler; the same attempt resumes later (``resumed``, ``resume_reason``,
+        :meth:`resume_signals`) on a worker of the lane. Hand ``result.waitpoint`` (id and token)
+        to whoever will send the signal (``Client.deliver_signal``). Outcome "already_satisfied":
+        buffered signals met the condition; the task keeps running. ``on_timeout``: "fail",
+        "cancel", "expire" or "resume"."""
+        return self._op_suspend(wait_for, mode, count, timeout_s, on_timeout, reason_code, waitpoint_key).result()
+
+    def create_waitpoint(self, key: str = "", *, expires_in_s: Optional[float] = None) -> WaitpointToken:
+        """A pending waitpoint (and its token) whose signals are buffered until the next suspend."""
+        return self._op_waitpoint(key, expires_in_s).result()
+
+    def resume_signals(self) -> List[Signal]:
+        """The signals that satisfied this attempt's last resume (empty when not resumed by signals)."""
+        return self._op_resume_signals().result()
+
     def update_progress(self, percent: float, message: str = "") -> None:
         """Records progress (0..100 and a short message) on the execution record."""
         self._op_progress(percent, message).result()
@@ -250,6 +292,18 @@ class AsyncClaimedTask(_TaskBase):
 
     async def delay(self, until_ms: Optional[int] = None, *, delay_s: Optional[float] = None) -> None:
         await asyncio.wrap_future(self._op_delay(until_ms, delay_s))
+
+    async def suspend(self, wait_for: Union[str, Sequence[str]] = (), *, mode: str = "any", count: int = 0,
+                      timeout_s: Optional[float] = None, on_timeout: str = "fail", reason_code: str = "",
+                      waitpoint_key: str = "") -> SuspendResult:
+        return await asyncio.wrap_future(
+            self._op_suspend(wait_for, mode, count, timeout_s, on_timeout, reason_code, waitpoint_key))
+
+    async def create_waitpoint(self, key: str = "", *, expires_in_s: Optional[float] = None) -> WaitpointToken:
+        return await asyncio.wrap_future(self._op_waitpoint(key, expires_in_s))
+
+    async def resume_signals(self) -> List[Signal]:
+        return await asyncio.wrap_future(self._op_resume_signals())
 
     async def update_progress(self, percent: float, message: str = "") -> None:
         await asyncio.wrap_future(self._op_progress(percent, message))

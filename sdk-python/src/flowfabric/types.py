@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from .v1 import common_pb2, execution_pb2, stream_pb2
+from .v1 import common_pb2, execution_pb2, signal_pb2, stream_pb2
 
 #: The input/result forms the SDK accepts: bytes as is, str as UTF-8, anything else as JSON.
 Payload = Union[bytes, bytearray, memoryview, str, Any]
@@ -321,3 +321,65 @@ class AbortReason:
 
     kind: str
     message: str
+
+
+@dataclass(frozen=True)
+class WaitpointToken:
+    """A waitpoint and the token that lets anyone signal it (a secret: hand it only to the party
+    that should resume the execution). ``expires_at_ms`` 0 means no expiry."""
+
+    waitpoint_id: str
+    waitpoint_key: str
+    token: str
+    expires_at_ms: int
+
+    @classmethod
+    def from_proto(cls, w) -> "WaitpointToken":
+        return cls(w.waitpoint_id, w.waitpoint_key, w.token, w.expires_at_ms)
+
+
+@dataclass(frozen=True)
+class SuspendResult:
+    """Result of ``suspend``: outcome "suspended" (the lease is released: return from the handler)
+    or "already_satisfied" (buffered signals met the condition: the task keeps running)."""
+
+    outcome: str
+    #: The waitpoint the suspension created, with its token; None when already satisfied.
+    waitpoint: Optional[WaitpointToken]
+    reconciled: bool
+
+    @classmethod
+    def from_proto(cls, r) -> "SuspendResult":
+        return cls(_enum_suffix(signal_pb2.SuspendOutcome, r.outcome, "SUSPEND_OUTCOME_"),
+                   WaitpointToken.from_proto(r.waitpoint) if r.HasField("waitpoint") else None, r.reconciled)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A delivered signal."""
+
+    signal_id: str
+    waitpoint_id: str
+    name: str
+    payload: bytes
+    source: str
+    accepted_at_ms: int
+
+    @classmethod
+    def from_proto(cls, s) -> "Signal":
+        return cls(s.signal_id, s.waitpoint_id, s.name, s.payload, s.source, s.accepted_at_ms)
+
+    def json(self) -> Any:
+        return json.loads(self.payload or b"null")
+
+
+@dataclass(frozen=True)
+class DeliverSignalResult:
+    """What a delivered signal did: "accepted", "triggered_resume" or "duplicate"."""
+
+    effect: str
+    signal_id: str
+
+    @classmethod
+    def from_proto(cls, r) -> "DeliverSignalResult":
+        return cls(_enum_suffix(signal_pb2.SignalEffect, r.effect, "SIGNAL_EFFECT_"), r.signal_id)
