@@ -1,9 +1,11 @@
 --[[ ff_deliver_signal — records a signal on a waitpoint and evaluates the suspension's condition.
 The gateway has already checked the waitpoint token (HMAC over execution, waitpoint and expiry):
 this function is only reached with a genuine token, so its errors may describe state.
-Order: record and waitpoint exist; the waitpoint is open (WAITPOINT_CLOSED otherwise: closed,
-expired, its attempt over, or the execution ended); a repeated idempotency key on this waitpoint
-answers duplicate with the first signal's id (nothing written); the per-execution signal cap;
+Order: record and waitpoint exist; a repeated idempotency key on this waitpoint answers duplicate
+with the first signal's id (nothing written) — even once the waitpoint has closed, so a retry after
+a lost reply (e.g. of the signal that resumed it) is answered, not refused; the waitpoint is open
+(WAITPOINT_CLOSED otherwise: closed, expired, its attempt over, or the execution ended); the
+per-execution signal cap;
 then XADD to the execution's signal stream (entry id = signal id). A PENDING waitpoint only
 buffers it (ff_suspend counts it). An ACTIVE one applies it to the condition: when satisfied the
 execution resumes (waiting, original score, wake; `rreason` = signal, `rsigs` = the matching signals).
@@ -32,14 +34,14 @@ redis.register_function('ff_deliver_signal', H.wrap(function(keys, args)
   local wp = H.wp_load(core, w)
   if wp == nil then H.raise('NOT_FOUND', 'no such waitpoint', 'waitpoint_id', w) end
   local now = H.now()
-  local st = H.wp_state(wp, r, now)
-  if st ~= 'pending' and st ~= 'active' then
-    H.raise('WAITPOINT_CLOSED', 'waitpoint ' .. w .. ' is ' .. st, 'state', st, 'execution_state', r.pstate or '')
-  end
   local dkey = H.k_sigkeys(core)
   if idem ~= '' then
     local first = redis.call('HGET', dkey, w .. '|' .. idem)
     if first then return { 1, 'OK', 'duplicate', first, etp[1] or '', etp[2] or '' } end
+  end
+  local st = H.wp_state(wp, r, now)
+  if st ~= 'pending' and st ~= 'active' then
+    H.raise('WAITPOINT_CLOSED', 'waitpoint ' .. w .. ' is ' .. st, 'state', st, 'execution_state', r.pstate or '')
   end
   if H.n(r.sigs) >= maxs then H.limit('signals_per_execution', maxs, H.n(r.sigs) + 1) end
   local sid = redis.call('XADD', H.k_signals(core), '*', 'w', w, 'n', name, 'p', payload, 's', source,

@@ -26,14 +26,7 @@ redis.register_function {
         local raw = e[1][2]
         for j = 1, #raw, 2 do f[raw[j]] = raw[j + 1] end
         out[3] = out[3] + 1
-        local n = #out
-        out[n + 1] = sid
-        out[n + 2] = f.w or ''
-        out[n + 3] = f.n or ''
-        out[n + 4] = f.p or ''
-        out[n + 5] = f.s or ''
-        out[n + 6] = f.tp or ''
-        out[n + 7] = f.ts or ''
+        H.push(out, sid, f.w or '', f.n or '', f.p or '', f.s or '', f.tp or '', f.ts or '')
       end
     end
     return out

@@ -14,7 +14,7 @@ ARGV: [1] lease id, [2] lease epoch, [3] attempt id, [4] reason code, [5] mode a
   [6] signal names CSV ("" = any), [7] count n (count mode, 1..10000; else 0), [8] timeout at (Unix
   ms, 0 = none), [9] on timeout fail|cancel|expire|resume, [10] new waitpoint id, [11] new
   waitpoint key ("" = none), [12] most waitpoints per execution.
-A replay after a lost reply (the record is suspended by this very epoch + attempt id) changes
+A replay after a lost reply (the record was suspended by this very lease: lease id (`elid`) + epoch + attempt id) changes
 nothing and answers the committed suspension again (its newest waitpoint and timeout), reconciled 1.
 Reply: {1, "OK", outcome suspended|already_satisfied, new waitpoint id ("" when already
   satisfied), waitpoints the suspension waits on, timeout at (Unix ms, 0 = none), reconciled 0|1}.
@@ -36,7 +36,7 @@ redis.register_function('ff_suspend', H.wrap(function(keys, args)
   local wkey = H.str(args[11], 'waitpoint_key', true)
   local maxw = H.int(args[12], 'max_waitpoints', 1, H.MAX_INT)
   local r = H.load(core)
-  if r and r.phase == 'suspended' and H.same_attempt(r, epoch, aid) then
+  if r and r.phase == 'suspended' and H.settled_by(r, lid, epoch, aid) then
     local v = redis.call('HMGET', core, 's_wps', 's_due')
     local last, n = '', 0
     for w in string.gmatch(v[1] or '', '[^,]+') do last, n = w, n + 1 end
@@ -85,7 +85,7 @@ redis.register_function('ff_suspend', H.wrap(function(keys, args)
   if #wps >= maxw then H.limit('waitpoints_per_execution', maxw, #wps + 1) end
 
   H.set_state(core, 'suspended', 'unowned', 'not_applicable', 'waiting_for_signal', 'none', 'attempt_interrupted', 'suspended',
-    { 'lid', '', 'lexp', 0, 'astarted', 0, 's_reason', reason, 's_at', now, 's_due', due, 's_on', on,
+    { 'lid', '', 'elid', lid, 'lexp', 0, 'astarted', 0, 's_reason', reason, 's_at', now, 's_due', due, 's_on', on,
       's_mode', mode, 's_names', names, 's_n', n, 's_seen', c.s_seen, 's_got', c.s_got, 's_sigs', c.s_sigs,
       's_wps', H.csv_add(pcsv, wnew) })
   redis.call('HSET', H.k_attempt(core, H.n(r.aidx)), 'state', 'suspended')

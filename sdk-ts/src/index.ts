@@ -23,7 +23,7 @@ export type {
   ReceivedSignal, ResumeReason, SignalDelivery, SignalDeliveryResult, SignalMatch, SuspendOptions, SuspendResult, SuspensionDescription,
   SuspensionTimeoutName, WaitFor, WaitpointDescription, WaitpointHandle,
 } from "./signal-types.js";
-export { ErrorCode, FlowFabricError, LEASE_GONE_REASONS, LocalReason, type FlowFabricErrorInit } from "./errors.js";
+export { ErrorCode, FlowFabricError, LEASE_GONE_REASONS, LocalReason, RETRYABLE_CODES, type FlowFabricErrorInit } from "./errors.js";
 export {
   compileClientOptions, compileWorkerOptions, DEFAULT_ADDRESS,
   type ClientOptions, type CompiledClientOptions, type CompiledGrpcOptions, type CompiledWorkerOptions, type GrpcOptions,

@@ -62,8 +62,10 @@ describe("ff_suspend", () => {
     const again = await fx.backend.suspend(a.grant.fence, suspendSpec({ timeoutAtMs: due + 5 }));
     expect(again).toEqual({ outcome: "suspended", waitpointId: a.s.waitpointId, waitpointCount: 1, timeoutAtMs: due, reconciled: true });
     expect(await record(fx, a.id)).toEqual(before);
-    // another fence is still refused
+    // another fence is still refused, and so is a forged lease id with the right epoch and attempt
     await expectCode(fx.backend.suspend({ ...a.grant.fence, leaseEpoch: 9 }, suspendSpec()), "EXECUTION_NOT_ACTIVE");
+    const forged = { ...a.grant.fence, leaseId: "00000000-0000-4000-8000-000000000000" };
+    await expectCode(fx.backend.suspend(forged, suspendSpec()), "EXECUTION_NOT_ACTIVE");
   });
 
   test("fenced; INVALID_ARGUMENT names the argument", async () => {
@@ -129,8 +131,12 @@ describe("ff_deliver_signal", () => {
     const again = await fx.backend.deliverSignal(signal(a.id, a.s.waitpointId, "s", { idempotencyKey: "k1" }));
     expect(again).toMatchObject({ effect: "duplicate", signalId: first.signalId });
     expect((await stateVector(fx, a.id))[6]).toBe("suspended");
-    expect((await fx.backend.deliverSignal(signal(a.id, a.s.waitpointId, "s", { idempotencyKey: "k2" }))).effect).toBe("triggered_resume");
+    const resumed = await fx.backend.deliverSignal(signal(a.id, a.s.waitpointId, "s", { idempotencyKey: "k2" }));
+    expect(resumed.effect).toBe("triggered_resume");
     expect((await fx.backend.describe(a.id)).signalCount).toBe(2);
+    // a retry of the resuming signal after a lost reply is answered as a duplicate, though the waitpoint closed
+    expect(await fx.backend.deliverSignal(signal(a.id, a.s.waitpointId, "s", { idempotencyKey: "k2" }))).toMatchObject({ effect: "duplicate", signalId: resumed.signalId });
+    await expectCode(fx.backend.deliverSignal(signal(a.id, a.s.waitpointId, "s", { idempotencyKey: "k3" })), "WAITPOINT_CLOSED");
   });
 
   test("per-execution signal cap: LIMIT_EXCEEDED naming it", async () => {

@@ -8,7 +8,7 @@ import { EngineError, EngineErrorCode } from "./errors.js";
  * replace a newer loaded library with an older one. Injected into the library source as
  * `FF_LIBRARY_VERSION` and returned by `ff_version`.
  */
-export const LIBRARY_VERSION = 7;
+export const LIBRARY_VERSION = 8;
 
 /** The lua/ folder (this file lives in gateway/src/engine/). */
 export const LUA_DIR = resolve(__dirname, "../../../lua");
