@@ -56,7 +56,7 @@ export class FlowFabricClient {
   readonly #creates = new TurnBatcher<PendingCreate>((batch) => this.#sendCreates(batch), (p) => p.request.input.byteLength, CREATE_BATCH_BYTES, CREATE_BATCH_MAX);
   /** Requests whose idempotency key the SDK generated. */
   readonly #generatedKeys = new WeakSet<CreateExecutionRequest>();
-  /** Answers of createExecution calls not settled yet (close() waits for them). */
+  /** Creates (single and batch) not answered yet: close() waits for them. */
   readonly #unanswered = new Set<Promise<unknown>>();
 
   private constructor(options: CompiledClientOptions) {
@@ -104,10 +104,7 @@ export class FlowFabricClient {
     }
     // The caller's span, captured now: by the time the batch is sent, its context is gone.
     const headers = traceHeaders();
-    const answer = new Promise<CreateExecutionResponse>((resolve, reject) => this.#creates.add({ request, headers, resolve, reject }));
-    this.#unanswered.add(answer);
-    const forget = (): void => { this.#unanswered.delete(answer); };
-    answer.then(forget, forget);
+    const answer = this.#untilAnswered(new Promise<CreateExecutionResponse>((resolve, reject) => this.#creates.add({ request, headers, resolve, reject })));
     return answer.then((response) => this.#fromCreate(request, response));
   }
 
@@ -120,7 +117,7 @@ export class FlowFabricClient {
     const request = create(CreateExecutionsRequestSchema, { executions });
     if (this.#closed) throw closedError();
     const trace = traceHeaders();
-    const response = await this.#retrying(() => this.#send(ExecutionService.method.createExecutions, request, trace));
+    const response = await this.#untilAnswered(this.#retrying(() => this.#send(ExecutionService.method.createExecutions, request, trace)));
     return response.results.map((result, i) => this.#fromCreate(executions[i]!, result));
   }
 
@@ -260,6 +257,14 @@ export class FlowFabricClient {
   #fromCreate(request: CreateExecutionRequest, response: CreateExecutionResponse): CreatedExecution {
     const created = fromCreateResponse(response);
     return this.#generatedKeys.has(request) ? { ...created, duplicate: false } : created;
+  }
+
+  /** Tracks a create until it settles: close() keeps the channel open for it (and its retries). */
+  #untilAnswered<T>(answer: Promise<T>): Promise<T> {
+    this.#unanswered.add(answer);
+    const forget = (): void => { this.#unanswered.delete(answer); };
+    answer.then(forget, forget);
+    return answer;
   }
 
   /** Runs `call` again with backoff while it goes unanswered, for up to `createRetryWindowMs`. */

@@ -48,6 +48,17 @@ test("creates answered DEADLINE_EXCEEDED while the store stalls are retried and 
   }
 }, 30_000);
 
+test("close() right after an explicit createExecutions batch keeps the channel for its retries: each execution exists once", async () => {
+  const namespace = "closed-while-stalled";
+  const client = await FlowFabricClient.connect({ address: h.gateway.grpcAddress, namespace, callTimeoutMs: 300 });
+  await admin.call("CLIENT", "PAUSE", "1500", "WRITE"); // the first try times out; its retries must still go out
+  const batch = client.createExecutions([{ lane: "l", input: "a" }, { lane: "l", input: "b" }]);
+  client.close();
+  const made = await batch;
+  expect(made.every((m) => !m.duplicate)).toBe(true);
+  expect(await recordsOf(namespace)).toEqual(made.map((m) => m.executionId).sort());
+}, 30_000);
+
 test("with retries off (createRetryWindowMs 0) a stalled create rejects with DEADLINE_EXCEEDED, and no key is generated", async () => {
   const namespace = "no-retry";
   const client = await FlowFabricClient.connect({ address: h.gateway.grpcAddress, namespace, callTimeoutMs: 200, createRetryWindowMs: 0 });
