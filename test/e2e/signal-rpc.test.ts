@@ -46,6 +46,12 @@ async function suspendedExecution(over: Partial<SuspendSpec> = {}): Promise<{ id
   return { id, waitpointId, token: ring.mint(id, waitpointId, timeoutAtMs) };
 }
 
+async function errorOf(p: Promise<unknown>): Promise<FlowFabricError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  if (!(err instanceof FlowFabricError)) throw new Error(`expected a FlowFabricError, got ${String(err)}`);
+  return err;
+}
+
 async function reasonOf(p: Promise<unknown>): Promise<{ code: string; reason: string; message: string }> {
   try {
     await p;
@@ -102,15 +108,16 @@ test("a genuine token for an execution that no longer exists (purged) is NOT_FOU
   expect(await reasonOf(client.deliverSignal({ executionId: ghost, waitpointId: w, token: ring.mint(ghost, w, 0), name: "x" }))).toMatchObject({ reason: "NOT_FOUND" });
 });
 
-test("duplicate by idempotency key; payload and signal caps name their limit", async () => {
+test("duplicate by idempotency key; an oversize payload names its field and limit; a bad name is INVALID_ARGUMENT naming it", async () => {
   const s = await suspendedExecution({ mode: "count", count: 5, signalNames: [] });
   const base = { executionId: s.id, waitpointId: s.waitpointId, token: s.token, name: "tick" };
   const first = await client.deliverSignal({ ...base, idempotencyKey: "same" });
   expect(await client.deliverSignal({ ...base, idempotencyKey: "same" })).toEqual({ effect: "duplicate", signalId: first.signalId });
-  const big = await reasonOf(client.deliverSignal({ ...base, payload: new Uint8Array(64 * 1024 + 1) }));
-  expect(big).toMatchObject({ code: "RESOURCE_EXHAUSTED", reason: "LIMIT_EXCEEDED" });
-  const bad = await reasonOf(client.deliverSignal({ ...base, name: "no spaces" }));
-  expect(bad).toMatchObject({ code: "INVALID_ARGUMENT", reason: "INVALID_ARGUMENT" });
+  const big = await errorOf(client.deliverSignal({ ...base, payload: new Uint8Array(64 * 1024 + 1) }));
+  expect(big).toMatchObject({ code: "RESOURCE_EXHAUSTED", reason: "LIMIT_EXCEEDED", field: "payload" });
+  expect(big.message).toContain(String(64 * 1024));
+  const bad = await errorOf(client.deliverSignal({ ...base, name: "no spaces" }));
+  expect(bad).toMatchObject({ code: "INVALID_ARGUMENT", reason: "INVALID_ARGUMENT", field: "name" });
 });
 
 test("operator ResumeExecution; a second one is EXECUTION_NOT_SUSPENDED", async () => {
