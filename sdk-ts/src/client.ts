@@ -196,9 +196,9 @@ export class FlowFabricClient {
   }
 
   /**
-   * Closes the client: later calls reject with CLOSED. createExecution calls made before it (also
+   * Closes the client: later calls reject with CLOSED. createExecution and createExecutions calls made before it (also
    * those of this turn, not sent yet) are still sent, and the channel closes once every one of
-   * them is answered. Idempotent.
+   * them is answered (an unanswered create keeps retrying for up to `createRetryWindowMs`). Idempotent.
    */
   close(): void {
     if (this.#closed) return;
